@@ -1,0 +1,577 @@
+"""Speaker configuration: frozen values whose field names are the TOML keys.
+
+``load_config(path)`` reads a TOML file (stdlib ``tomllib``), ``parse_config(mapping)`` validates
+an already-parsed mapping; both return a :class:`SpeakerConfig` or raise :class:`ConfigError`,
+whose text names the key path and what is wrong::
+
+    peers[2].asn: 4294967296 is not a valid AS number
+
+Every table rejects unknown keys. The classes themselves do not validate when built by hand
+(embedding code and tests may construct them directly); ``parse_config`` does all the checks.
+The reference of every key is ``docs/configuration.md``. The validation code lives in
+``pybgp.config_parse``; the filter values in ``pybgp.config_filters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pybgp.config_filters import (
+    ACCEPT_UNMATCHED,
+    Filter,
+    FilterAction,
+    FilterConfig,
+    FilterRule,
+    FilterSetActions,
+    FilterVerdict,
+    MatchOperator,
+    PrefixLengthRange,
+    evaluate_filters,
+    format_community,
+    format_large_community,
+    parse_community,
+    parse_large_community,
+)
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+
+__all__ = [
+    "ACCEPT_UNMATCHED",
+    "FAMILY_NAMES",
+    "PEER_TYPES",
+    "ConfigDiff",
+    "ConfigError",
+    "DynamicPeerConfig",
+    "Filter",
+    "FilterAction",
+    "FilterConfig",
+    "FilterRule",
+    "FilterSetActions",
+    "FilterVerdict",
+    "KernelConfig",
+    "LoggingConfig",
+    "MatchOperator",
+    "MetricsConfig",
+    "OriginateConfig",
+    "PeerConfig",
+    "PrefixLengthRange",
+    "SessionOptions",
+    "SpeakerConfig",
+    "SpeakerSection",
+    "config_diff",
+    "evaluate_filters",
+    "format_community",
+    "format_large_community",
+    "load_config",
+    "parse_community",
+    "parse_config",
+    "parse_large_community",
+]
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+FAMILY_NAMES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
+"""The values allowed in ``families``."""
+
+PEER_TYPES = ("mesh", "global", "node-specific", "route-reflector", "rr-client")
+"""The values allowed in a peer's ``type`` (a label for ``pybgp status``)."""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used. ``str()`` is ``"<key path>: <what is wrong>"``.
+
+    ``key_path`` is like ``peers[2].asn`` or ``filters[0].rules[1].set.med``; it is empty for
+    errors about the file as a whole (unreadable, not UTF-8, TOML syntax), whose message then
+    starts with the file name. ``file`` is the file that :func:`load_config` read (None for
+    :func:`parse_config`); ``line`` is the line of a TOML syntax error, when known.
+    """
+
+    def __init__(
+        self, key_path: str, message: str, *, line: int | None = None, file: str | None = None
+    ) -> None:
+        super().__init__(f"{key_path}: {message}" if key_path else message)
+        self.key_path = key_path
+        self.message = message
+        self.line = line
+        self.file = file
+
+
+# --------------------------------------------------------------------------------------------
+# [speaker]
+
+
+@attrs.frozen(kw_only=True)
+class SpeakerSection:
+    """``[speaker]``: this speaker's identity, listener and session defaults."""
+
+    asn: int
+    """Our AS number, 1..4294967295 (4-octet ASNs, RFC 6793; 23456 = AS_TRANS is refused)."""
+
+    router_id: IPv4Address
+    """BGP Identifier (RFC 4271 §4.2, RFC 6286): an IPv4 address, not 0.0.0.0."""
+
+    listen_address: str = "0.0.0.0"
+    """Address to accept BGP connections on; ``""`` = do not listen (outgoing sessions only).
+    ``"::"`` accepts IPv4 and IPv6 on a dual-stack host. Kept as normalised text."""
+
+    listen_port: int = 179
+    """TCP port of the listener (0 = an ephemeral port, for tests)."""
+
+    control_socket: str = "/run/pybgp/pybgp.sock"
+    """Unix socket path answering ``pybgp status`` / ``pybgp routes``; ``""`` = none."""
+
+    control_socket_mode: int = 0o600
+    """File mode of the control socket (write it as ``0o600`` in TOML)."""
+
+    hold_time: int = 90
+    """Hold time proposed in our OPEN: 0 (no keepalives) or 3..65535 s (RFC 4271 §4.2)."""
+
+    keepalive_time: int | None = None
+    """Seconds between KEEPALIVEs; None = negotiated hold time / 3 (RFC 4271 §10)."""
+
+    connect_retry_time: float = 3.0
+    """ConnectRetryTimer in seconds (RFC 4271 §10 suggests 120; Calico/BIRD-style 3 here)."""
+
+    connect_delay: float = 1.0
+    """Seconds to wait before the first connection attempt after a peer starts."""
+
+    error_wait_min: float = 5.0
+    """First back-off (IdleHoldTimer) after a session error, in seconds."""
+
+    error_wait_max: float = 60.0
+    """Largest back-off; the back-off doubles from ``error_wait_min`` up to this."""
+
+    cluster_id: IPv4Address | None = None
+    """Present = we are a route reflector (RFC 4456) for peers marked
+    ``route_reflector_client``; the CLUSTER_ID we add to reflected routes."""
+
+    multipath: int = 1
+    """Maximum equal-cost paths installed per prefix (1 = no ECMP), 1..256."""
+
+    always_compare_med: bool = False
+    """Compare MED between paths from different neighbour ASes (RFC 4271 §9.1.2.2 c)."""
+
+    default_local_pref: int = 100
+    """LOCAL_PREF given to paths that carry none (eBGP-learned; RFC 4271 §5.1.5)."""
+
+    allow_own_as: int = 0
+    """Accept paths whose AS_PATH holds our AS up to this many times (0..255; Calico's
+    numAllowedLocalASNumbers). 0 = the RFC 4271 §9.1.2 loop check."""
+
+
+# --------------------------------------------------------------------------------------------
+# [[peers]] and [[dynamic_peers]]
+
+
+@attrs.frozen(kw_only=True)
+class SessionOptions:
+    """Session knobs shared by ``[[peers]]`` and ``[[dynamic_peers]]``."""
+
+    asn: int
+    """The peer's AS number (1..4294967295). Equal to ``speaker.asn`` = iBGP."""
+
+    password: str | None = None
+    """TCP MD5 signature key (RFC 2385), at most 80 bytes; None = no signature."""
+
+    route_reflector_client: bool = False
+    """Reflect iBGP routes to this peer (RFC 4456); needs ``speaker.cluster_id``; iBGP only."""
+
+    next_hop_self: bool = False
+    """Set NEXT_HOP to our address on every route sent to this peer (reflected ones too)."""
+
+    keep_original_next_hop: bool = False
+    """eBGP: send routes with the NEXT_HOP as learned instead of our own address."""
+
+    families: tuple[str, ...] = ("ipv4",)
+    """Address families offered: ``"ipv4"`` and/or ``"ipv6"`` (unicast, RFC 4760). When the
+    key is absent from the file, ``parse_config`` uses the family of the peer's address (for
+    a dynamic range: of the range); the class default, built by hand, is ``("ipv4",)``."""
+
+    max_prefixes: int = 0
+    """Close the session (Cease, RFC 4486 subcode 1) above this many prefixes; 0 = no limit."""
+
+    hold_time: int | None = None
+    """Overrides ``speaker.hold_time`` for this peer (0 or 3..65535)."""
+
+    keepalive_time: int | None = None
+    """Overrides ``speaker.keepalive_time`` for this peer."""
+
+    ttl_security: bool = False
+    """GTSM (RFC 5082): send with TTL 255 and drop packets with TTL < 256 - ``multihop``."""
+
+    multihop: int | None = None
+    """IP TTL of the session's packets (1..255, eBGP multihop); None = the system default
+    TTL, and with ``ttl_security`` 1 (a directly connected peer)."""
+
+    allow_own_as: int | None = None
+    """Overrides ``speaker.allow_own_as`` for this peer."""
+
+    import_filters: tuple[str, ...] = ()
+    """Names of ``[[filters]]`` applied to routes received from this peer, in order."""
+
+    export_filters: tuple[str, ...] = ()
+    """Names of ``[[filters]]`` applied to routes sent to this peer, in order."""
+
+    description: str = ""
+    """Free text shown by ``pybgp status``."""
+
+    @property
+    def family_set(self) -> frozenset[Family]:
+        """``families`` as (AFI, SAFI) pairs."""
+        return frozenset(FAMILY_NAMES[name] for name in self.families)
+
+
+@attrs.frozen(kw_only=True)
+class PeerConfig(SessionOptions):
+    """``[[peers]]``: one configured neighbour."""
+
+    address: IPAddress
+    """The peer's IPv4 or IPv6 address (unique among ``peers``)."""
+
+    port: int = 179
+    """TCP port to connect to."""
+
+    passive: bool = False
+    """True = never connect, only accept the peer's connection."""
+
+    local_address: IPAddress | None = None
+    """Our address on the session (bound before connecting; NEXT_HOP of our routes).
+    None = chosen by the kernel. Same family as ``address``."""
+
+    type: str = ""
+    """Label for ``pybgp status``: ``mesh``, ``global``, ``node-specific``,
+    ``route-reflector`` or ``rr-client``. ``parse_config`` fills it when absent:
+    ``rr-client`` for a route reflector client, else ``mesh`` for iBGP, ``global`` for eBGP."""
+
+    enabled: bool = True
+    """False = keep the peer configured but without a session (connections refused)."""
+
+    from_range: IPNetwork | None = None
+    """Not a TOML key: the ``dynamic_peers`` range this config was built from by
+    :meth:`SpeakerConfig.peer_for`, None for a ``[[peers]]`` entry."""
+
+    @property
+    def peer_id(self) -> str:
+        """The address as text: the peer's key in the RIB and in ``pybgp status``."""
+        return str(self.address)
+
+    def effective_type(self, local_as: int) -> str:
+        """``type``, or the derived label when it is empty."""
+        return self.type or derive_peer_type(self.asn, local_as, self.route_reflector_client)
+
+
+@attrs.frozen(kw_only=True)
+class DynamicPeerConfig(SessionOptions):
+    """``[[dynamic_peers]]``: accept sessions from any address of ``range`` (never connect)."""
+
+    range: IPNetwork
+    """The addresses accepted, e.g. ``10.0.0.0/24`` (no host bits set)."""
+
+    def peer(self, address: IPAddress, local_as: int) -> PeerConfig:
+        """The PeerConfig of one peer that connected from ``address`` inside ``range``."""
+        options = {
+            field.name: getattr(self, field.name) for field in attrs.fields(SessionOptions)
+        }
+        return PeerConfig(
+            address=address,
+            passive=True,
+            type=derive_peer_type(self.asn, local_as, self.route_reflector_client),
+            from_range=self.range,
+            **options,
+        )
+
+
+def derive_peer_type(asn: int, local_as: int, route_reflector_client: bool) -> str:
+    """The default ``type`` label: rr-client, mesh (iBGP) or global (eBGP)."""
+    if route_reflector_client:
+        return "rr-client"
+    return "mesh" if asn == local_as else "global"
+
+
+# --------------------------------------------------------------------------------------------
+# [originate], [kernel], [logging], [metrics]
+
+
+@attrs.frozen(kw_only=True)
+class OriginateConfig:
+    """``[originate]``: routes this speaker announces itself."""
+
+    prefixes: tuple[IPNetwork, ...] = ()
+    """Prefixes announced to every peer (no host bits set; IPv4 and IPv6 mixed)."""
+
+    communities: tuple[int, ...] = ()
+    """Communities attached to them (``"64512:100"`` or well-known names in TOML)."""
+
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    """Large communities attached to them (``"64512:1:2"`` in TOML, RFC 8092)."""
+
+    blackhole: bool = False
+    """Also install a blackhole route for each originated prefix in the kernel, so that
+    traffic to unallocated addresses of the block is dropped here (Calico does this for its
+    IPAM blocks; needs ``[kernel] adapter`` other than ``none`` to have an effect)."""
+
+
+@attrs.frozen(kw_only=True)
+class KernelConfig:
+    """``[kernel]``: how best paths are installed in the host's routing table."""
+
+    adapter: str = "none"
+    """``"netlink"`` (the Linux kernel via pyroute2), ``"memory"`` (kept in memory: tests,
+    embedding) or ``"none"`` (nothing installed: route reflectors). Default ``none``."""
+
+    table: int = 254
+    """Routing table id, 1..4294967295 except 255 (local); 254 = main."""
+
+    protocol: int = 186
+    """Route protocol number marking pybgp's routes (186 = RTPROT_BGP), 5..255: 0..4 are
+    reserved by the kernel (unspec, redirect, kernel, boot, static)."""
+
+    metric: int = 0
+    """Route priority (metric) of installed routes, 0..4294967295."""
+
+    encapsulation: str = "none"
+    """``"none"`` (plain routes via the next hop), ``"ipip"`` (every route via
+    ``tunnel_device``, onlink) or ``"crosssubnet"`` (IPIP only for next hops outside our
+    directly connected subnets), as Calico's ipipMode Never / Always / CrossSubnet."""
+
+    tunnel_device: str = "tunl0"
+    """The IPIP device for ``ipip`` / ``crosssubnet`` (an interface name, at most 15 bytes)."""
+
+    keep_on_stop: bool = False
+    """True = a clean stop leaves pybgp's routes in the kernel (for restarts without traffic
+    loss); False = they are removed."""
+
+    source_address: IPAddress | None = None
+    """Preferred source address (``src``) set on installed routes; None = none."""
+
+    overwrite_foreign: bool = False
+    """True = replace a route of another protocol for the same prefix; False = leave it and
+    report the prefix as not installed."""
+
+    sweep_timeout: int = 120
+    """Seconds after start before routes of our protocol left from a previous run and not
+    learned again are removed (0 = at once)."""
+
+
+@attrs.frozen(kw_only=True)
+class LoggingConfig:
+    """``[logging]``."""
+
+    level: str = "info"
+    """``"debug"``, ``"info"``, ``"warning"``, ``"error"`` or ``"critical"``."""
+
+    format: str = "text"
+    """``"text"`` (one line per record) or ``"json"`` (one JSON object per line)."""
+
+
+@attrs.frozen(kw_only=True)
+class MetricsConfig:
+    """``[metrics]``: the Prometheus text endpoint."""
+
+    listen: str = ""
+    """``"host:port"`` to serve ``/metrics`` on (``"[::1]:9179"`` for IPv6); ``""`` = off."""
+
+    per_peer: bool = True
+    """True = series per peer (label ``peer``); False = only speaker-wide aggregates."""
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``listen`` split into (host, port), None when metrics are off."""
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+# --------------------------------------------------------------------------------------------
+# the whole file
+
+
+@attrs.frozen(kw_only=True)
+class SpeakerConfig:
+    """A whole config file."""
+
+    speaker: SpeakerSection
+    """``[speaker]`` (required: ``asn`` and ``router_id`` have no default)."""
+
+    peers: tuple[PeerConfig, ...] = ()
+    """``[[peers]]`` in file order."""
+
+    dynamic_peers: tuple[DynamicPeerConfig, ...] = ()
+    """``[[dynamic_peers]]`` in file order."""
+
+    originate: OriginateConfig = OriginateConfig()
+    """``[originate]``."""
+
+    kernel: KernelConfig = KernelConfig()
+    """``[kernel]``."""
+
+    filters: tuple[FilterConfig, ...] = ()
+    """``[[filters]]`` in file order (names unique)."""
+
+    logging: LoggingConfig = LoggingConfig()
+    """``[logging]``."""
+
+    metrics: MetricsConfig = MetricsConfig()
+    """``[metrics]``."""
+
+    def peer_for(self, address: IPAddress | str) -> PeerConfig | None:
+        """The config of the peer at ``address``: a ``[[peers]]`` entry (even a disabled one:
+        check ``enabled``), else one built from the most specific ``[[dynamic_peers]]`` range
+        holding it (the first such range in file order on a tie), else None."""
+        if isinstance(address, str):
+            address = ip_address(address)
+        for peer in self.peers:
+            if peer.address == address:
+                return peer
+        best: DynamicPeerConfig | None = None
+        for dynamic in self.dynamic_peers:
+            if address in dynamic.range and (
+                best is None or dynamic.range.prefixlen > best.range.prefixlen
+            ):
+                best = dynamic
+        return None if best is None else best.peer(address, self.speaker.asn)
+
+    def filter(self, name: str) -> FilterConfig:
+        """The filter called ``name`` (KeyError when there is none)."""
+        for config in self.filters:
+            if config.name == name:
+                return config
+        raise KeyError(name)
+
+    def peer_filters(self, peer: SessionOptions, direction: str) -> tuple[FilterConfig, ...]:
+        """The filters of ``peer`` for ``direction`` ``"import"`` or ``"export"``, in order."""
+        names = peer.import_filters if direction == "import" else peer.export_filters
+        return tuple(self.filter(name) for name in names)
+
+
+# --------------------------------------------------------------------------------------------
+# reload
+
+
+@attrs.frozen(kw_only=True)
+class ConfigDiff:
+    """What changed between two configs (SIGHUP reload). Peers are keyed by address."""
+
+    added_peers: tuple[PeerConfig, ...] = ()
+    """``[[peers]]`` whose address is new."""
+
+    removed_peers: tuple[PeerConfig, ...] = ()
+    """``[[peers]]`` whose address is gone (the old config)."""
+
+    changed_peers: tuple[tuple[PeerConfig, PeerConfig], ...] = ()
+    """(old, new) for peers whose settings differ, including when a filter they reference
+    changed content."""
+
+    speaker_changed: tuple[str, ...] = ()
+    """Names of the ``[speaker]`` keys whose value changed."""
+
+    dynamic_peers_changed: bool = False
+    """``[[dynamic_peers]]`` differ."""
+
+    originate_changed: bool = False
+    """``[originate]`` differs."""
+
+    kernel_changed: bool = False
+    """``[kernel]`` differs."""
+
+    filters_changed: tuple[str, ...] = ()
+    """Names of filters added, removed or changed."""
+
+    logging_changed: bool = False
+    """``[logging]`` differs."""
+
+    metrics_changed: bool = False
+    """``[metrics]`` differs."""
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing changed."""
+        return not (
+            self.added_peers
+            or self.removed_peers
+            or self.changed_peers
+            or self.speaker_changed
+            or self.dynamic_peers_changed
+            or self.originate_changed
+            or self.kernel_changed
+            or self.filters_changed
+            or self.logging_changed
+            or self.metrics_changed
+        )
+
+    @property
+    def restart_required(self) -> bool:
+        """True when a ``[speaker]`` key that every session depends on changed (asn,
+        router_id, cluster_id, listen_address, listen_port): all sessions must restart."""
+        return bool(
+            {"asn", "router_id", "cluster_id", "listen_address", "listen_port"}
+            & set(self.speaker_changed)
+        )
+
+
+def config_diff(old: SpeakerConfig, new: SpeakerConfig) -> ConfigDiff:
+    """Compare two configs for a reload: peers added / removed / changed, sections changed."""
+    old_filters = {f.name: f for f in old.filters}
+    new_filters = {f.name: f for f in new.filters}
+    filters_changed = tuple(
+        sorted(
+            name
+            for name in old_filters.keys() | new_filters.keys()
+            if old_filters.get(name) != new_filters.get(name)
+        )
+    )
+    changed_filter_set = set(filters_changed)
+    old_peers = {p.address: p for p in old.peers}
+    new_peers = {p.address: p for p in new.peers}
+    changed: list[tuple[PeerConfig, PeerConfig]] = []
+    for address, peer in new_peers.items():
+        before = old_peers.get(address)
+        if before is None:
+            continue
+        filters_touched = bool(
+            changed_filter_set & set(peer.import_filters + peer.export_filters)
+        )
+        if before != peer or filters_touched:
+            changed.append((before, peer))
+    speaker_changed = tuple(
+        field.name
+        for field in attrs.fields(SpeakerSection)
+        if getattr(old.speaker, field.name) != getattr(new.speaker, field.name)
+    )
+    return ConfigDiff(
+        added_peers=tuple(p for a, p in new_peers.items() if a not in old_peers),
+        removed_peers=tuple(p for a, p in old_peers.items() if a not in new_peers),
+        changed_peers=tuple(changed),
+        speaker_changed=speaker_changed,
+        dynamic_peers_changed=old.dynamic_peers != new.dynamic_peers,
+        originate_changed=old.originate != new.originate,
+        kernel_changed=old.kernel != new.kernel,
+        filters_changed=filters_changed,
+        logging_changed=old.logging != new.logging,
+        metrics_changed=old.metrics != new.metrics,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def load_config(path: str | Path) -> SpeakerConfig:
+    """Read and validate a TOML config file. Raises ConfigError (unreadable file, TOML syntax
+    error with its line, or the first invalid key)."""
+    from pybgp.config_parse import load_file
+
+    return load_file(Path(path))
+
+
+def parse_config(data: Mapping[str, Any]) -> SpeakerConfig:
+    """Validate an already-parsed TOML mapping. Raises ConfigError naming the key path."""
+    from pybgp.config_parse import parse
+
+    return parse(data)

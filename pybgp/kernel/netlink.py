@@ -1,0 +1,254 @@
+"""The real kernel: :class:`NetlinkInstaller`.
+
+Route changes and route dumps go through :mod:`pybgp.kernel.rtnl` (hand-encoded messages in
+batches: pyroute2's per-message objects are far too slow for 100k routes a second). Links and
+addresses, which are few and change rarely, are read with pyroute2's ``AsyncIPRoute``, whose
+keyword API stays inside this module behind typed methods. Kernel notifications (routes of
+both families, addresses, links) arrive on a multicast-subscribed socket read from the event
+loop; they are turned into :class:`~pybgp.kernel.base.KernelEvent` values for subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+
+from pybgp.kernel import rtnl
+from pybgp.kernel.base import (
+    Action,
+    EventCallback,
+    InstallResult,
+    InterfacesChanged,
+    IPInterface,
+    KernelError,
+    KernelRoute,
+    MonitorOverrun,
+    ReconcileResult,
+    RouteEvent,
+    RouteOp,
+    reconcile_routes,
+)
+
+log = logging.getLogger("pybgp.kernel")
+
+CHUNK = 5000
+"""Operations handed to the socket between two returns to the event loop."""
+
+
+class NetlinkInstaller:
+    """Installs routes in the kernel of this host, or of network namespace ``netns``.
+
+    ``batch_size`` is the number of netlink messages per ``send()``; ``monitor=False`` skips
+    the notification socket (no drift detection: for one-shot tools and benchmarks).
+    """
+
+    def __init__(
+        self,
+        netns: str | None = None,
+        *,
+        batch_size: int = rtnl.DEFAULT_BATCH,
+        monitor: bool = True,
+    ) -> None:
+        self.netns = netns
+        self._want_monitor = monitor
+        self._batch_size = batch_size
+        self._socket: rtnl.RtnlSocket | None = None
+        self._monitor: rtnl.MonitorSocket | None = None
+        self._ipr: Any = None
+        self._subscribers: list[EventCallback] = []
+        self.event_filter: Callable[[int, bytes], bool] | None = None
+        """When set, route notifications whose (afi, prefix key) it rejects are dropped
+        before being decoded (KernelSync uses it to skip the echoes of its own batches)."""
+        self._index: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+
+    async def open(self) -> None:
+        """Open the sockets, read the links and start listening for notifications."""
+        if self._socket is not None:
+            return
+        self._socket = rtnl.RtnlSocket(self.netns, batch_size=self._batch_size)
+        try:
+            self._ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+            await self._ipr.setup_endpoint()
+        except Exception as exc:
+            self._socket.close()
+            self._socket = None
+            raise KernelError(f"pyroute2 cannot open netns {self.netns}: {exc}") from exc
+        await self.refresh_links()
+        if self._want_monitor:
+            self._monitor = rtnl.MonitorSocket(self.netns)
+            asyncio.get_running_loop().add_reader(self._monitor.fileno(), self._on_readable)
+
+    async def close(self) -> None:
+        """Close everything; routes stay in the kernel."""
+        if self._monitor is not None:
+            asyncio.get_running_loop().remove_reader(self._monitor.fileno())
+            self._monitor.close()
+            self._monitor = None
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    async def __aenter__(self) -> NetlinkInstaller:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def subscribe(self, callback: EventCallback) -> None:
+        """Call ``callback`` with every route, address and link notification."""
+        self._subscribers.append(callback)
+
+    # -- links and addresses (pyroute2) ---------------------------------------------------
+
+    async def refresh_links(self) -> None:
+        """Re-read interface names and indexes."""
+        index: dict[str, int] = {}
+        async for link in await self._pyroute2().link("dump"):
+            name = link.get("ifname")
+            if name:
+                index[str(name)] = int(link["index"])
+        self._index = index
+        self._names = {number: name for name, number in index.items()}
+
+    def index_of(self, device: str) -> int | None:
+        """The ifindex of ``device`` as last read, or ``None``."""
+        return self._index.get(device)
+
+    async def connected_networks(self) -> tuple[IPInterface, ...]:
+        """Every address on this host's interfaces with its prefix length."""
+        found: list[IPInterface] = []
+        async for message in await self._pyroute2().addr("dump"):
+            address = message.get("address") or message.get("local")
+            if address:
+                found.append(ipaddress.ip_interface(f"{address}/{message['prefixlen']}"))
+        return tuple(found)
+
+    def _pyroute2(self) -> Any:
+        if self._ipr is None:
+            raise KernelError("NetlinkInstaller used before open()")
+        return self._ipr
+
+    def _rtnl(self) -> rtnl.RtnlSocket:
+        if self._socket is None:
+            raise KernelError("NetlinkInstaller used before open()")
+        return self._socket
+
+    # -- routes (rtnl) --------------------------------------------------------------------
+
+    async def execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
+        """Carry out ``ops`` in order, in batches; one result per operation."""
+        sock = self._rtnl()
+        answers: list[tuple[int, str]] = []
+        for start in range(0, len(ops), CHUNK):
+            chunk = ops[start : start + CHUNK]
+            codes = sock.execute(chunk, self.index_of)
+            if any(code == errno.ENODEV for code, _ in codes):
+                await self.refresh_links()  # a device may have appeared: one more try
+                retry = [
+                    position for position, (code, _) in enumerate(codes) if code == errno.ENODEV
+                ]
+                again = sock.execute([chunk[position] for position in retry], self.index_of)
+                for position, answer in zip(retry, again, strict=True):
+                    codes[position] = answer
+            answers.extend(codes)
+            if start + CHUNK < len(ops):
+                await asyncio.sleep(0)
+        return tuple(
+            InstallResult(op.route, op.action, code, message)
+            for op, (code, message) in zip(ops, answers, strict=True)
+        )
+
+    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
+        """Add (or with ``replace`` create/overwrite) one route."""
+        return (await self.execute((RouteOp("replace" if replace else "add", route),)))[0]
+
+    async def remove(self, route: KernelRoute) -> InstallResult:
+        """Delete one route of ``route.protocol``."""
+        return (await self.execute((RouteOp("remove", route),)))[0]
+
+    async def install_many(
+        self, routes: Sequence[KernelRoute], *, replace: bool = False
+    ) -> tuple[InstallResult, ...]:
+        """Add (or replace) many routes in batches."""
+        action: Action = "replace" if replace else "add"
+        return await self.execute([RouteOp(action, route) for route in routes])
+
+    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
+        """Delete many routes in batches."""
+        return await self.execute([RouteOp("remove", route) for route in routes])
+
+    async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
+        """The routes of ``protocol`` in ``table`` (filtered by the kernel)."""
+        return tuple(self._rtnl().dump(afi, protocol, table, self._names))
+
+    async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
+        """The route of any protocol with this key (one table dump: for rare conflicts)."""
+        for route in self._rtnl().dump(afi, 0, table, self._names):
+            if route.prefix == prefix and route.metric == metric:
+                return route
+        return None
+
+    async def reconcile(
+        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
+    ) -> ReconcileResult:
+        """Make this protocol's routes in ``table`` exactly ``desired`` (differences only)."""
+        return await reconcile_routes(self, afi, desired, protocol=protocol, table=table)
+
+    # -- notifications --------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        monitor = self._monitor
+        if monitor is None:
+            return
+        events: list[RouteEvent | InterfacesChanged | MonitorOverrun] = []
+        links_changed = False
+        wanted = self.event_filter
+        try:
+            for kind, data, offset, length in monitor.read():
+                if kind in (rtnl.RTM_NEWROUTE, rtnl.RTM_DELROUTE):
+                    if wanted is not None and not wanted(*rtnl.peek_key(data, offset, length)):
+                        continue
+                    route = rtnl.parse_route(data, offset, length, self._names)
+                    if route is not None:
+                        events.append(
+                            RouteEvent("new" if kind == rtnl.RTM_NEWROUTE else "del", route)
+                        )
+                elif kind in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
+                    events.append(InterfacesChanged("address"))
+                elif kind in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
+                    links_changed = True
+        except OSError as exc:
+            if exc.errno != errno.ENOBUFS:
+                raise
+            log.warning("kernel notifications were dropped (ENOBUFS): re-reading the table")
+            events.append(MonitorOverrun())
+        if links_changed:
+            asyncio.get_running_loop().create_task(self._links_changed())
+        self._deliver(events)
+
+    async def _links_changed(self) -> None:
+        try:
+            await self.refresh_links()
+        except Exception:  # the installer may be closing
+            log.debug("link refresh failed", exc_info=True)
+            return
+        self._deliver([InterfacesChanged("link")])
+
+    def _deliver(self, events: Sequence[RouteEvent | InterfacesChanged | MonitorOverrun]) -> None:
+        for event in events:
+            for callback in self._subscribers:
+                try:
+                    callback(event)
+                except Exception:  # a subscriber's bug must not stop the monitor
+                    log.exception("kernel event subscriber failed")

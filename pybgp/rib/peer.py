@@ -1,0 +1,266 @@
+"""Per-peer state, and the export side: rules -> policy -> Adj-RIB-Out -> packed UPDATEs.
+
+A :class:`PeerState` holds one peer's Adj-RIB-In tables (see ``table``), its Adj-RIB-Out
+(``dict[prefix key, exported PathAttributes]`` per family: what the peer has been sent, so only
+differences go out) and the caches that keep the hot paths per attribute set rather than per
+prefix: interned Paths, normalised received attribute sets, and the exported attributes of each
+best Path (rules of the road run once per (peer, Path), see ``export``).
+
+The Adj-RIB-Out is per peer. Peers with the same export view could share one (update groups);
+the export cache already makes the per-peer cost one dictionary write per prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from ipaddress import IPv4Address
+
+import attrs
+
+from pybgp.rib.export import ExportTarget, export_attributes, pack
+from pybgp.rib.paths import Path
+from pybgp.rib.policy import apply_route, make_route
+from pybgp.rib.table import AdjRibIn, Entry
+from pybgp.rib.types import ChangeGroup, PeerInfo, RibOptions
+from pybgp.wire.attributes import PathAttributes
+from pybgp.wire.constants import Family, RouteRefreshSubcode
+from pybgp.wire.negotiated import Negotiated
+from pybgp.wire.refresh import RouteRefresh, encode_route_refresh
+
+IsClient = Callable[[str], bool]
+"""Tells whether a peer id is a route-reflector client of ours."""
+
+_ZERO_V4 = IPv4Address(0)
+
+
+@attrs.define
+class PeerState:
+    """Everything the RIB holds for one peer: tables, caches and session facts."""
+
+    info: PeerInfo
+    local_as: int
+    local_router_id: IPv4Address
+    cluster_id: IPv4Address | None
+    up: bool = False
+    negotiated: Negotiated = attrs.field(factory=Negotiated)
+    router_id: IPv4Address = _ZERO_V4
+    route_refresh: bool = False
+    enhanced_route_refresh: bool = False
+    adj_in: dict[Family, AdjRibIn] = attrs.field(factory=dict)
+    adj_out: dict[Family, dict[bytes, PathAttributes]] = attrs.field(factory=dict)
+    disabled: set[Family] = attrs.field(factory=set)
+    """Families disabled by RFC 7606 AFI/SAFI-disable: their routes are ignored until reset."""
+    stale: dict[Family, set[bytes]] = attrs.field(factory=dict)
+    """Prefixes not re-announced since an enhanced route refresh began (RFC 7313 §4): withdrawn
+    at its end. Graceful restart (RFC 4724 §4.2) would use the same sweep: fill this at
+    session loss instead of dropping the routes, clear it at End-of-RIB."""
+    paths: dict[tuple[object, ...], Path] = attrs.field(factory=dict)
+    import_cache: dict[PathAttributes, tuple[PathAttributes, str | None]] = attrs.field(
+        factory=dict
+    )
+    interned: dict[PathAttributes, PathAttributes] = attrs.field(factory=dict)
+    export_cache: dict[Path, PathAttributes | None] = attrs.field(factory=dict)
+    target: ExportTarget | None = None
+
+    def receive_families(self) -> frozenset[Family]:
+        """Families accepted from the peer (negotiated, configured, not disabled)."""
+        return (self.negotiated.families & self.info.families) - self.disabled
+
+    def send_families(self) -> frozenset[Family]:
+        """Families sent to the peer."""
+        return self.negotiated.families & self.info.families
+
+    def keeps_received(self, options: RibOptions) -> bool:
+        """Soft reconfiguration inbound: keep the pre-policy Adj-RIB-In."""
+        return options.soft_reconfiguration_inbound or self.info.soft_reconfiguration_inbound
+
+    def reset(self) -> None:
+        """The session went down: forget everything learned and sent."""
+        self.up = False
+        self.adj_in.clear()
+        self.adj_out.clear()
+        self.stale.clear()
+        self.disabled.clear()
+        self.paths.clear()
+        self.import_cache.clear()
+        self.interned.clear()
+        self.export_cache.clear()
+        self.target = None
+
+    def export_target(self) -> ExportTarget:
+        """The receiving side as the export rules see it (cached)."""
+        target = self.target
+        if target is None:
+            target = ExportTarget(
+                self.info, self.negotiated, self.local_as, self.local_router_id, self.cluster_id
+            )
+            self.target = target
+        return target
+
+    def export(self, family: Family, path: Path, is_client: IsClient) -> PathAttributes | None:
+        """Rules of the road for ``path`` to this peer (cached per path)."""
+        cache = self.export_cache
+        if path in cache:
+            return cache[path]
+        client = path.peer_id is not None and is_client(path.peer_id)
+        result = export_attributes(self.export_target(), family, path, client)
+        if result is not None:
+            result = self.interned.setdefault(result, result)
+        if len(cache) > 65536:
+            cache.clear()
+        cache[path] = result
+        return result
+
+    def export_keys(
+        self, family: Family, path: Path, keys: Iterable[bytes], is_client: IsClient
+    ) -> Iterator[tuple[PathAttributes | None, Sequence[bytes]]]:
+        """(attributes or None, keys) runs for ``keys`` whose best path is ``path``."""
+        attributes = self.export(family, path, is_client)
+        policy = self.info.export_policy
+        if attributes is None or policy is None:
+            yield attributes, keys if isinstance(keys, Sequence) else list(keys)
+            return
+        groups: dict[PathAttributes | None, list[bytes]] = {}
+        for key in keys:
+            route = make_route(
+                family, key, attributes, path.next_hop, path.peer_id, self.info.peer_id
+            )
+            after = policy(route)
+            result: PathAttributes | None = None
+            if after is not None:
+                result, _ = apply_route(route, after, attributes)
+                result = self.interned.setdefault(result, result)
+            groups.setdefault(result, []).append(key)
+        yield from groups.items()
+
+    def export_changes(self, groups: Sequence[ChangeGroup], is_client: IsClient) -> list[bytes]:
+        """Apply best-path changes to the Adj-RIB-Out; the UPDATEs carrying the difference."""
+        families = self.send_families()
+        announce: dict[Family, dict[PathAttributes, list[bytes]]] = {}
+        withdraw: dict[Family, list[bytes]] = {}
+        for family, keys, best in _final_states(groups, families):
+            out = self.adj_out.get(family)
+            if out is None:
+                out = self.adj_out[family] = {}
+            runs = (
+                self.export_keys(family, best, keys, is_client)
+                if best is not None
+                else iter(((None, keys),))
+            )
+            for attributes, run in runs:
+                if attributes is None:
+                    if not out or out.keys().isdisjoint(run):
+                        continue  # never sent: nothing to withdraw
+                    gone = withdraw.setdefault(family, [])
+                    pop = out.pop
+                    for key in run:
+                        if pop(key, None) is not None:
+                            gone.append(key)
+                    continue
+                per = announce.setdefault(family, {})
+                lst = per.get(attributes)
+                if lst is None:
+                    lst = per[attributes] = []
+                if not out or out.keys().isdisjoint(run):
+                    out.update(dict.fromkeys(run, attributes))
+                    lst.extend(run)
+                    continue
+                get = out.get
+                for key in run:
+                    if get(key) is not attributes:
+                        out[key] = attributes
+                        lst.append(key)
+        messages: list[bytes] = []
+        for family in sorted(set(announce) | set(withdraw)):
+            messages += pack(
+                family, announce.get(family, {}), withdraw.get(family, []), self.negotiated
+            )
+        return messages
+
+    def resend_table(
+        self, family: Family, loc: Mapping[bytes, Entry], is_client: IsClient, *, diff: bool
+    ) -> list[bytes]:
+        """Compute the whole Adj-RIB-Out of a family from the Loc-RIB ``loc``.
+
+        With ``diff`` only what changed since the last computation is sent (policy change);
+        without, everything (initial table).
+        """
+        peer = self
+        by_path: dict[Path, list[bytes]] = {}
+        for key, entry in loc.items():
+            best: Path = entry[2] if type(entry) is tuple else entry  # type: ignore[assignment]
+            keys = by_path.get(best)
+            if keys is None:
+                by_path[best] = [key]
+            else:
+                keys.append(key)
+        old = peer.adj_out.get(family, {}) if diff else {}
+        out: dict[bytes, PathAttributes] = {}
+        announce: dict[PathAttributes, list[bytes]] = {}
+        for path, keys in by_path.items():
+            for attributes, run in self.export_keys(family, path, keys, is_client):
+                if attributes is None:
+                    continue
+                lst = announce.setdefault(attributes, [])
+                get = old.get
+                for key in run:
+                    out[key] = attributes
+                    if get(key) is not attributes:
+                        lst.append(key)
+        withdraw = [key for key in old if key not in out]
+        peer.adj_out[family] = out
+        return pack(family, announce, withdraw, peer.negotiated)
+
+    def refresh_messages(self, family: Family) -> list[bytes]:
+        """The whole Adj-RIB-Out of ``family`` again (RFC 2918 §4), framed by BoRR/EoRR when
+        enhanced route refresh was negotiated (RFC 7313 §4)."""
+        messages: list[bytes] = []
+        if not self.up or family not in self.send_families():
+            return messages
+        enhanced = self.enhanced_route_refresh
+        if enhanced:
+            begin = RouteRefresh(family[0], family[1], RouteRefreshSubcode.BEGIN)
+            messages.append(encode_route_refresh(begin))
+        groups: dict[PathAttributes, list[bytes]] = {}
+        for key, attributes in self.adj_out.get(family, {}).items():
+            keys = groups.get(attributes)
+            if keys is None:
+                groups[attributes] = [key]
+            else:
+                keys.append(key)
+        messages += pack(family, groups, (), self.negotiated)
+        if enhanced:
+            end = RouteRefresh(family[0], family[1], RouteRefreshSubcode.END)
+            messages.append(encode_route_refresh(end))
+        return messages
+
+
+def _final_states(
+    groups: Sequence[ChangeGroup], families: frozenset[Family]
+) -> list[tuple[Family, Sequence[bytes], Path | None]]:
+    """(family, prefixes, best path or None) runs, one state per prefix: its last one.
+
+    One group (the usual UPDATE) passes through as is; several are merged per best path, so
+    each export runs once per (family, path) and a prefix changed twice is sent once.
+    """
+    if len(groups) == 1:
+        family, keys, _old, new, _reason = groups[0]
+        return [(family, keys, new[0] if new else None)] if family in families else []
+    final: dict[Family, dict[bytes, Path | None]] = {}
+    for family, keys, _old, new, _reason in groups:
+        if family in families:
+            per = final.get(family)
+            if per is None:
+                per = final[family] = {}
+            per.update(dict.fromkeys(keys, new[0] if new else None))
+    runs: list[tuple[Family, Sequence[bytes], Path | None]] = []
+    for family, per in final.items():
+        buckets: dict[Path | None, list[bytes]] = {}
+        for key, best in per.items():
+            same = buckets.get(best)
+            if same is None:
+                buckets[best] = [key]
+            else:
+                same.append(key)
+        runs += [(family, keys, best) for best, keys in buckets.items()]
+    return runs

@@ -1,0 +1,220 @@
+"""Table storage: Adj-RIB-In per peer and family, and the Loc-RIB.
+
+Layout (chosen for a million prefixes; see ``benchmarks/ingest_core.py``):
+
+* prefix keys are the RFC 4271 §4.3 NLRI bytes (``pybgp.wire.nlri``);
+* an Adj-RIB-In is ``dict[prefix key, Path]``, the Path shared by all prefixes of one
+  (peer, attribute set);
+* a Loc-RIB entry is the Path itself when one peer knows the prefix (the common case: no tuple,
+  no per-prefix object), or a tuple ``(reason, selected_count, path, path, ...)`` holding every
+  candidate with the selected ones (best, then ECMP members) first; such tuples are shared
+  between prefixes that went through the same transition (``LocRib.transition``).
+
+Stale routes (enhanced route refresh now, graceful restart later) need no per-prefix flag:
+``PeerState.stale`` is a set of prefix keys per family, emptied as the peer re-announces, and
+what remains is withdrawn at the end (``Rib.route_refresh``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import attrs
+
+from pybgp.rib.decision import BestPathReason, decide, rank_winner
+from pybgp.rib.paths import Path
+
+Entry = Path | tuple[object, ...]
+"""A Loc-RIB value: one Path, or (reason as int, selected count, *candidates)."""
+
+
+def entry_candidates(entry: Entry) -> tuple[Path, ...]:
+    """Every candidate path of an entry, the selected ones first."""
+    if type(entry) is tuple:
+        return entry[2:]  # type: ignore[return-value]
+    return (entry,)  # type: ignore[return-value]
+
+
+def entry_selected(entry: Entry | None) -> tuple[Path, ...]:
+    """The selected paths of an entry (best first), empty for None."""
+    if entry is None:
+        return ()
+    if type(entry) is tuple:
+        return entry[2 : 2 + entry[1]]  # type: ignore[operator, return-value]
+    return (entry,)  # type: ignore[return-value]
+
+
+def entry_reason(entry: Entry) -> BestPathReason:
+    """Why the best path of an entry won."""
+    if type(entry) is tuple:
+        return _REASONS[cast(int, entry[0])]
+    return BestPathReason.ONLY_PATH
+
+
+@attrs.define
+class AdjRibIn:
+    """One peer's routes for one family."""
+
+    routes: dict[bytes, Path] = attrs.field(factory=dict)
+    """Post-policy: what takes part in the decision."""
+    received: dict[bytes, Path] | None = None
+    """Pre-policy copy, kept with soft reconfiguration inbound."""
+    rejected: set[bytes] = attrs.field(factory=set)
+    """Received but rejected (loop prevention or import policy); kept for the counters."""
+
+    @property
+    def received_count(self) -> int:
+        """Prefixes the peer announced and has not withdrawn."""
+        if self.received is not None:
+            return len(self.received)
+        return len(self.routes) + len(self.rejected)
+
+
+Change = tuple[tuple[Path, ...], tuple[Path, ...], BestPathReason]
+"""(old selected, new selected, reason) of one prefix; shared between prefixes (memoised)."""
+
+_REASONS = tuple(BestPathReason)
+
+
+@attrs.define
+class LocRib:
+    """Best paths per family, with the candidate paths per prefix.
+
+    Entry transitions are memoised: the decision depends only on the candidates, so
+    ``(entry, removed path, added path) -> (new entry, change)`` is computed once and the
+    resulting entry tuple is *shared* by every prefix that went through the same transition
+    (a second peer announcing the same table costs one decision per attribute-set pair, and no
+    per-prefix tuple).
+    """
+
+    always_compare_med: bool = False
+    multipath: int = 1
+    tables: dict[tuple[int, int], dict[bytes, Entry]] = attrs.field(factory=dict)
+    memo: dict[tuple[object, ...], tuple[Entry | None, Change | None]] = attrs.field(factory=dict)
+    pairs: dict[tuple[object, Path], tuple[Entry, Change | None]] = attrs.field(factory=dict)
+    memo_limit: int = 65536
+    hits: int = 0
+    """Memo hits since the last reset: a full memo is only recycled when it was paying off."""
+    memo_on: bool = True
+    """False after a memo filled up without paying off; retried after ``8 * memo_limit``."""
+    skipped: int = 0
+
+    def table(self, family: tuple[int, int]) -> dict[bytes, Entry]:
+        """The table of a family (created empty on first use)."""
+        table = self.tables.get(family)
+        if table is None:
+            table = self.tables[family] = {}
+        return table
+
+    def decide(self, candidates: Sequence[Path]) -> Entry:
+        """Run the decision over ``candidates`` (two or more) and make the entry."""
+        selected, reason = decide(
+            candidates, always_compare_med=self.always_compare_med, multipath=self.multipath
+        )
+        rest = tuple(p for p in candidates if p not in selected)
+        return (int(reason), len(selected), *selected, *rest)
+
+    def transition(
+        self, entry: Entry | None, remove: Path | None, add: Path | None
+    ) -> tuple[Entry | None, Change | None]:
+        """The entry after replacing candidate ``remove`` by ``add``, and the change (or None)."""
+        if type(entry) is not tuple and entry is not None and remove is None and add is not None:
+            # One candidate, a second arrives (a second full table): usually decided by
+            # LOCAL_PREF .. ORIGIN in one tuple comparison; memoised per pair.
+            pair = (entry, add)
+            hit = self.pairs.get(pair) if self.memo_on or self._retry() else None
+            if hit is not None:
+                self.hits += 1
+                return hit
+            quick = rank_winner(entry, add)  # type: ignore[arg-type]
+            if quick is not None:
+                winner, loser, reason = quick
+                change: Change | None = None
+                if winner is add:
+                    change = ((entry,), (add,), reason)  # type: ignore[assignment]
+                pair_result: tuple[Entry, Change | None] = ((int(reason), 1, winner, loser), change)
+                if self.memo_on and (
+                    len(self.pairs) < self.memo_limit or self._recycle(self.pairs)
+                ):
+                    self.pairs[pair] = pair_result
+                return pair_result
+        memo_key = (entry, remove, add)
+        cached = self.memo.get(memo_key) if self.memo_on or self._retry() else None
+        if cached is not None:
+            self.hits += 1
+            return cached
+        result: tuple[Entry | None, Change | None]
+        if entry is None:
+            result = (
+                (add, ((), (add,), BestPathReason.ONLY_PATH)) if add is not None else (None, None)
+            )
+        elif (
+            type(entry) is tuple
+            and add is None
+            and len(entry) == 4
+            and (remove is entry[2] or remove is entry[3])
+        ):
+            # Two candidates, one leaves: the other is the only path (no decision).
+            other: Path = entry[3] if remove is entry[2] else entry[2]  # type: ignore[assignment]
+            old = entry_selected(entry)
+            result = (other, None if old == (other,) else (old, (other,), BestPathReason.ONLY_PATH))
+        else:
+            old = entry_selected(entry)
+            candidates = [p for p in entry_candidates(entry) if p is not remove]
+            if add is not None:
+                candidates.append(add)
+            if not candidates:
+                result = (None, (old, (), BestPathReason.WITHDRAWN))
+            else:
+                new_entry = candidates[0] if len(candidates) == 1 else self.decide(candidates)
+                new = entry_selected(new_entry)
+                change = None if new == old else (old, new, entry_reason(new_entry))
+                result = (new_entry, change)
+        if self.memo_on and (len(self.memo) < self.memo_limit or self._recycle(self.memo)):
+            self.memo[memo_key] = result
+        return result
+
+    def change(
+        self,
+        table: dict[bytes, Entry],
+        key: bytes,
+        remove: Path | None,
+        add: Path | None,
+    ) -> Change | None:
+        """Replace candidate ``remove`` by ``add`` (either may be None) for prefix ``key``.
+
+        Returns ``(old selected, new selected, reason)`` when the selection changed, else None.
+        """
+        new_entry, change = self.transition(table.get(key), remove, add)
+        if new_entry is None:
+            table.pop(key, None)
+        else:
+            table[key] = new_entry
+        return change
+
+    def _recycle(self, memo: dict[Any, Any]) -> bool:
+        """A memo is full: start it afresh if it was paying off, else stop filling it (a
+        table whose transitions never repeat would only churn it)."""
+        memo.clear()
+        if self.hits * 4 < self.memo_limit:
+            self.memo_on = False
+            self.skipped = 0
+            return False
+        self.hits = 0
+        return True
+
+    def _retry(self) -> bool:
+        """Count a transition done without the memos; True when it is time to try again."""
+        self.skipped += 1
+        if self.skipped > 8 * self.memo_limit:
+            self.memo_on = True
+            self.hits = 0
+        return self.memo_on
+
+    def forget(self) -> None:
+        """Drop the memos (a peer went away: its paths need not stay alive in them)."""
+        self.memo.clear()
+        self.pairs.clear()
+        self.hits = 0
+        self.memo_on = True

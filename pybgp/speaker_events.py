@@ -1,0 +1,240 @@
+"""The speaker's public values (events, peer status, snapshots) and the pure mappings from
+configuration to the session and RIB descriptions. No I/O: :mod:`pybgp.speaker` is the shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import attrs
+
+from pybgp.config import PeerConfig, SpeakerSection
+from pybgp.fsm import FsmTimers, NegotiatedSession, State
+from pybgp.rib import BestPathChange, PeerInfo, Rib, RouteEntry
+from pybgp.session import Session, SessionConfig
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, family_name
+from pybgp.wire.notification import Notification
+from pybgp.wire.update import UpdateResult
+
+__all__ = [
+    "BestPathChanged",
+    "EventStream",
+    "PeerStateChanged",
+    "PeerStatus",
+    "Snapshot",
+    "SpeakerEvent",
+    "UpdateReceived",
+    "peer_info",
+    "peer_status",
+    "session_config",
+    "status_dict",
+]
+
+
+@attrs.frozen
+class PeerStateChanged:
+    """A peer's session changed state; ``notification`` is the one sent or received, if any."""
+
+    peer: str
+    old: State
+    new: State
+    reason: str
+    notification: Notification | None = None
+
+
+@attrs.frozen
+class UpdateReceived:
+    """An UPDATE from ``peer`` was decoded (and handed to the RIB)."""
+
+    peer: str
+    update: UpdateResult
+
+
+@attrs.frozen
+class BestPathChanged:
+    """The Loc-RIB's selected paths changed (one or many prefixes)."""
+
+    changes: Sequence[BestPathChange]
+
+
+SpeakerEvent = PeerStateChanged | UpdateReceived | BestPathChanged
+"""Anything an :class:`EventStream` yields."""
+
+
+@attrs.frozen
+class PeerStatus:
+    """One peer as ``pybgp status`` shows it."""
+
+    address: str
+    asn: int
+    type: str
+    state: State
+    since: float
+    """Wall-clock time (epoch seconds) of the last state change."""
+    info: str
+    """The last error or NOTIFICATION in words (empty while Established)."""
+    received: int = 0
+    accepted: int = 0
+    advertised: int = 0
+    negotiated: NegotiatedSession | None = None
+
+
+@attrs.frozen
+class Snapshot:
+    """The state at subscription time: every peer and every Loc-RIB entry."""
+
+    peers: tuple[PeerStatus, ...]
+    routes: tuple[RouteEntry, ...]
+
+
+class EventQueue(Protocol):
+    """The queue an :class:`EventStream` reads (an ``asyncio.Queue`` in the speaker)."""
+
+    def put_nowait(self, item: object) -> None:
+        """Add an item without waiting."""
+
+    async def get(self) -> object:
+        """Wait for the next item."""
+
+
+_END: Final = object()
+
+
+class EventStream:
+    """An async iterator of :data:`SpeakerEvent` values; ends when closed or the speaker stops.
+
+    The queue is unbounded: a subscriber that does not read keeps events in memory.
+    """
+
+    def __init__(self, queue: EventQueue, unsubscribe: Callable[[EventStream], None]) -> None:
+        self._queue = queue
+        self._unsubscribe = unsubscribe
+        self._closed = False
+
+    def _put(self, event: object) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def _end(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(_END)
+
+    def close(self) -> None:
+        """Stop receiving events (the iteration ends after the ones already queued)."""
+        self._unsubscribe(self)
+        self._end()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> SpeakerEvent:
+        item = await self._queue.get()
+        if item is _END:
+            self._queue.put_nowait(_END)
+            raise StopAsyncIteration
+        assert isinstance(item, PeerStateChanged | UpdateReceived | BestPathChanged)
+        return item
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (async iterator protocol)."""
+        self.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig:
+    """The session parameters of one peer: its own values, else the speaker's defaults."""
+    timers = FsmTimers(
+        hold_time=section.hold_time if config.hold_time is None else config.hold_time,
+        keepalive_time=(
+            section.keepalive_time if config.keepalive_time is None else config.keepalive_time
+        ),
+        connect_retry_time=section.connect_retry_time,
+        connect_delay=section.connect_delay,
+        error_wait_min=section.error_wait_min,
+        error_wait_max=section.error_wait_max,
+        passive=config.passive,
+    )
+    return SessionConfig(
+        local_as=section.asn,
+        router_id=section.router_id,
+        peer_as=config.asn,
+        peer_address=str(config.address),
+        families=config.family_set,
+        timers=timers,
+        extended_message=True,
+    )
+
+
+def peer_info(section: SpeakerSection, config: PeerConfig) -> PeerInfo:
+    """What the RIB needs to know about one peer."""
+    return PeerInfo(
+        peer_id=str(config.address),
+        address=config.address,
+        asn=config.asn,
+        local_as=section.asn,
+        local_address=config.local_address,
+        route_reflector_client=config.route_reflector_client,
+        next_hop_self=config.next_hop_self,
+        keep_original_next_hop=config.keep_original_next_hop,
+        families=config.family_set,
+        allow_own_as=section.allow_own_as if config.allow_own_as is None else config.allow_own_as,
+        max_prefixes=config.max_prefixes,
+    )
+
+
+def status_dict(section: SpeakerSection, rib: Rib, peers: Sequence[PeerStatus]) -> dict[str, Any]:
+    """The ``pybgp status --json`` shape (CONTRACT.md), without the kernel part."""
+    return {
+        "asn": section.asn,
+        "router_id": str(section.router_id),
+        "rib": {family_name(f): rib.prefix_count(f) for f in (IPV4_UNICAST, IPV6_UNICAST)},
+        "peers": [
+            {
+                "address": s.address,
+                "asn": s.asn,
+                "type": s.type,
+                "state": s.state.value,
+                "since": datetime.fromtimestamp(s.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "info": s.info,
+                "received": s.received,
+                "accepted": s.accepted,
+                "advertised": s.advertised,
+            }
+            for s in peers
+        ],
+    }
+
+
+def peer_status(
+    config: PeerConfig, session: Session, since: float, rib: Rib, local_as: int
+) -> PeerStatus:
+    """One peer's status: its session state and the RIB's cheap counters."""
+    try:
+        counters = rib.peer_counters(str(config.address))
+        received, accepted, advertised = (
+            counters.received,
+            counters.accepted,
+            counters.advertised,
+        )
+    except KeyError:
+        received = accepted = advertised = 0
+    return PeerStatus(
+        address=str(config.address),
+        asn=config.asn,
+        type=config.effective_type(local_as),
+        state=session.state,
+        since=since,
+        info=session.last_reason,
+        received=received,
+        accepted=accepted,
+        advertised=advertised,
+        negotiated=session.negotiated,
+    )

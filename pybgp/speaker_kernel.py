@@ -1,0 +1,57 @@
+"""The speaker's kernel seam: building the :class:`~pybgp.kernel.KernelSync` from the config and
+feeding it best-path changes in order (the speaker owns the queue and the task that runs
+:func:`feed_kernel`). Kept apart from the shell to keep each file short; no asyncio import.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from pybgp.config import SpeakerConfig
+from pybgp.kernel import KernelSync, KernelSyncOptions, RouteInstaller, installer_for
+from pybgp.rib import BestPathChange, Rib
+from pybgp.speaker_events import EventQueue
+
+__all__ = ["INITIAL_SYNC", "current_best_paths", "feed_kernel", "make_kernel_sync"]
+
+log = logging.getLogger("pybgp.speaker")
+
+INITIAL_SYNC: Final = object()
+"""Queue marker: the initial exchange is over (sweep the stale routes of a previous run)."""
+
+
+def make_kernel_sync(config: SpeakerConfig, installer: RouteInstaller | None) -> KernelSync | None:
+    """The kernel sync for ``config`` (``installer`` overrides ``[kernel] adapter``); None when
+    the adapter is ``"none"`` and no installer is given."""
+    kernel = config.kernel
+    if installer is None and kernel.adapter != "none":
+        installer = installer_for(kernel.adapter)
+    if installer is None:
+        return None
+    options = KernelSyncOptions.from_config(kernel, blackhole_originated=config.originate.blackhole)
+    return KernelSync(installer, options)
+
+
+def current_best_paths(rib: Rib) -> list[BestPathChange]:
+    """The Loc-RIB as changes from nothing, for a kernel sync that starts late."""
+    return [
+        BestPathChange(e.family, e.prefix, (), e.paths[: e.selected], e.reason)
+        for e in rib.routes()
+    ]
+
+
+async def feed_kernel(kernel: KernelSync, queue: EventQueue) -> None:
+    """Apply queued change lists in order until a None arrives; INITIAL_SYNC sweeps stale
+    routes. A failure is logged, never raised: the sessions must survive a kernel bug."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        try:
+            if item is INITIAL_SYNC:
+                await kernel.initial_sync_done()
+            else:
+                await kernel.apply(item)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("kernel sync failed")

@@ -1,0 +1,69 @@
+"""Applying a reloaded config to a running :class:`~pybgp.speaker.Speaker` (SIGHUP).
+
+Kept apart from the shell to keep each file short; it only calls the speaker's methods.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pybgp.config import SpeakerConfig, config_diff
+from pybgp.wire.constants import CeaseSubcode
+
+if TYPE_CHECKING:
+    from pybgp.speaker import Speaker
+
+__all__ = ["apply_config"]
+
+
+async def apply_config(speaker: Speaker, new: SpeakerConfig) -> str:
+    """Apply a reloaded config (SIGHUP); returns what happened, in words.
+
+    Peers added start, removed ones get Cease/Peer De-configured, changed ones are reset
+    with Cease/Other Configuration Change; ``[originate]`` changes are announced and
+    withdrawn. A change of asn, router_id, cluster_id or the listener is refused (restart
+    needed); other ``[speaker]`` values apply to sessions started from now on.
+    """
+    diff = config_diff(speaker.config, new)
+    if diff.empty:
+        return "no changes"
+    if diff.restart_required:
+        keys = ", ".join(diff.speaker_changed)
+        return f"not applied: [speaker] {keys} changed; restart pybgp to apply"
+    old, speaker.config = speaker.config, new
+    done: list[str] = []
+    for config in diff.removed_peers:
+        await speaker.remove_peer(config.address, "peer removed from the configuration")
+        done.append(f"removed peer {config.address}")
+    for _before, config in diff.changed_peers:
+        await speaker.remove_peer(config.address, "", CeaseSubcode.OTHER_CONFIGURATION_CHANGE)
+        await speaker.add_peer(config)
+        done.append(f"reset peer {config.address} (settings changed)")
+    for config in diff.added_peers:
+        await speaker.add_peer(config)
+        done.append(f"added peer {config.address}")
+    if diff.originate_changed:
+        for prefix in set(old.originate.prefixes) - set(new.originate.prefixes):
+            speaker.withdraw(prefix)
+        for prefix in new.originate.prefixes:
+            speaker.originate(prefix, new.originate.communities, new.originate.large_communities)
+        done.append("originated prefixes updated")
+    if diff.dynamic_peers_changed:
+        for dynamic in old.dynamic_peers:
+            if dynamic.password:
+                speaker._listener.set_md5(
+                    dynamic.range.network_address, "", dynamic.range.prefixlen
+                )
+        for dynamic in new.dynamic_peers:
+            if dynamic.password:
+                speaker._listener.set_md5(
+                    dynamic.range.network_address, dynamic.password, dynamic.range.prefixlen
+                )
+        done.append("dynamic peer ranges updated (new connections)")
+    if diff.speaker_changed:
+        done.append(f"[speaker] {', '.join(diff.speaker_changed)}: for new sessions")
+    if diff.kernel_changed:
+        done.append("[kernel] changed: takes effect at the next restart")
+    if diff.filters_changed:
+        done.append(f"filters changed: {', '.join(diff.filters_changed)}")
+    return "; ".join(done) or "nothing to apply"

@@ -1,0 +1,117 @@
+"""Prometheus text-format metrics on an optional HTTP listener (off by default).
+
+The figures come from the same status snapshot that ``pybgp status --json`` prints, so the two
+never disagree. With ``per_peer = false`` the per-peer series are folded into totals, which keeps
+the series count flat in large meshes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+log = logging.getLogger("pybgp.metrics")
+
+STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics(status: Mapping[str, Any], per_peer: bool = True) -> str:
+    """Render a status snapshot (the ``pybgp status --json`` shape) as Prometheus text."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+
+    peers = list(status.get("peers", ()))
+    family("pybgp_sessions", "gauge", "BGP sessions by RFC 4271 state.")
+    by_state = Counter(str(p.get("state", "Idle")) for p in peers)
+    for state in STATES:
+        out.append(f'pybgp_sessions{{state="{state}"}} {by_state.get(state, 0)}')
+
+    counters = (
+        ("received", "pybgp_prefixes_received", "gauge", "Prefixes held from the peer."),
+        ("accepted", "pybgp_prefixes_accepted", "gauge", "Prefixes accepted by import policy."),
+        ("advertised", "pybgp_prefixes_advertised", "gauge", "Prefixes sent to the peer."),
+        ("updates_in", "pybgp_updates_received_total", "counter", "UPDATE messages received."),
+        ("updates_out", "pybgp_updates_sent_total", "counter", "UPDATE messages sent."),
+    )
+    for key, name, kind, help_text in counters:
+        family(name, kind, help_text)
+        if per_peer:
+            for peer in peers:
+                label = _escape(str(peer.get("address", "")))
+                out.append(f'{name}{{peer="{label}"}} {int(peer.get(key, 0) or 0)}')
+        else:
+            out.append(f"{name} {sum(int(p.get(key, 0) or 0) for p in peers)}")
+
+    family("pybgp_rib_prefixes", "gauge", "Loc-RIB prefixes per address family.")
+    for name, count in sorted(dict(status.get("rib", {})).items()):
+        out.append(f'pybgp_rib_prefixes{{family="{_escape(name)}"}} {int(count)}')
+
+    kernel = dict(status.get("kernel", {}))
+    family("pybgp_kernel_routes_installed", "gauge", "Routes the kernel adapter holds installed.")
+    out.append(f"pybgp_kernel_routes_installed {int(kernel.get('installed', 0))}")
+    family("pybgp_kernel_routes_failed", "gauge", "Routes the kernel adapter failed to install.")
+    out.append(f"pybgp_kernel_routes_failed {int(kernel.get('failed', 0))}")
+
+    family("pybgp_event_loop_lag_seconds", "gauge", "Most recent asyncio event-loop lag.")
+    out.append(f"pybgp_event_loop_lag_seconds {float(status.get('event_loop_lag', 0.0)):.6f}")
+    return "\n".join(out) + "\n"
+
+
+class MetricsServer:
+    """A minimal HTTP/1.0 server answering ``GET /metrics``; everything else is 404."""
+
+    def __init__(self, host: str, port: int, render: Callable[[], str]) -> None:
+        self.host = host
+        self.port = port
+        self._render = render
+        self._server: asyncio.Server | None = None
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually bound (useful when configured as 0)."""
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        log.info("metrics on http://%s:%d/metrics", self.host, self.bound_port)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), 5.0)
+            while (await asyncio.wait_for(reader.readline(), 5.0)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request_line.decode("latin-1").split()
+            if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
+                body = self._render().encode()
+                head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            else:
+                body = b"not found\n"
+                head = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

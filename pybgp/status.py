@@ -1,0 +1,89 @@
+"""The JSON documents of ``pybgp status --json`` and ``pybgp routes --json``.
+
+Their shapes are fixed by the project contract (shared/CONTRACT.md; docs/operations.md shows
+them): operators script against the keys, so keys are only ever added. ``status`` must stay
+cheap with a million routes: it reads counters, never walks a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, family_name
+from pybgp.wire.nlri import prefix_to_str
+
+if TYPE_CHECKING:
+    from pybgp.rib import Path, RouteEntry
+    from pybgp.speaker import Speaker
+
+_ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
+FAMILIES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
+
+
+def status_snapshot(speaker: Speaker) -> dict[str, Any]:
+    """The ``pybgp status --json`` document of a running speaker."""
+    document = speaker.status()
+    kernel = speaker.kernel
+    if kernel is None:
+        document["kernel"] = {"installed": 0, "failed": 0, "adapter": "none"}
+    else:
+        counters = kernel.counters()
+        document["kernel"] = {
+            "installed": counters.installed,
+            "failed": counters.failed,
+            "adapter": speaker.config.kernel.adapter,
+        }
+    return document
+
+
+def routes_snapshot(speaker: Speaker, family: str | None = None) -> dict[str, Any]:
+    """The ``pybgp routes --json`` document: one entry per path, best ones marked."""
+    families = [FAMILIES[family]] if family else list(FAMILIES.values())
+    return {"routes": list(iter_route_documents(speaker, families))}
+
+
+def iter_route_documents(speaker: Speaker, families: list[Family]) -> Iterator[dict[str, Any]]:
+    """Yield one JSON-ready dict per path of the Loc-RIB (in ``families``)."""
+    kernel = speaker.kernel
+    for family in families:
+        for entry in speaker.rib.routes(family):
+            prefix = prefix_to_str(entry.prefix, family[0])
+            if kernel is None:
+                kernel_state = "not installed: kernel adapter none"
+            else:
+                kernel_state = kernel.status(family, entry.prefix)
+            for index, path in enumerate(entry.paths):
+                yield route_document(entry, path, index, prefix, kernel_state)
+
+
+def route_document(
+    entry: RouteEntry, path: Path, index: int, prefix: str, kernel_state: str
+) -> dict[str, Any]:
+    """The contract's route object for one path of ``entry``."""
+    attributes = path.attributes
+    communities = attributes.communities
+    large = attributes.large_communities
+    med = attributes.med
+    selected = index < entry.selected
+    installed = selected and kernel_state == "installed"
+    return {
+        "prefix": prefix,
+        "family": family_name(entry.family),
+        "next_hop": str(path.next_hop),
+        "peer": path.peer_id,
+        "as_path": list(path.as_path_asns()),
+        "origin": _ORIGIN_NAMES.get(attributes.origin.value if attributes.origin else 0, "?"),
+        "local_pref": path.local_pref,
+        "med": med.value if med is not None else None,
+        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in communities.values]
+        if communities is not None
+        else [],
+        "large_communities": [f"{a}:{b}:{c}" for a, b, c in large.values]
+        if large is not None
+        else [],
+        "best": selected,
+        "reason": entry.reason.describe() if index == 0 else ("multipath" if selected else ""),
+        "installed": installed,
+        "kernel": kernel_state if selected else "",
+    }

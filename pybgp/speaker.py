@@ -81,6 +81,7 @@ from pybgp.speaker_events import (
     SpeakerEvent,
     UpdateReceived,
     peer_info,
+    peer_policies,
     peer_status,
     session_config,
     status_dict,
@@ -330,6 +331,25 @@ class Speaker:
         """
         return await apply_config(self, new)
 
+    def update_policies(self, config: PeerConfig) -> None:
+        """Apply the filters of ``config`` to its running peer, keeping the session up.
+
+        Import: re-applied from the kept routes, or by a ROUTE-REFRESH to the peer (RFC 2918);
+        export: only the difference is sent. Other settings in ``config`` are not applied here
+        (``apply_config`` resets a peer whose session settings changed).
+        """
+        peer = self._peers.get(str(config.address))
+        if peer is None:
+            return
+        import_policy, export_policy = peer_policies(self.config, config)
+        peer.config = config
+        peer.info = attrs.evolve(
+            peer.info, import_policy=import_policy, export_policy=export_policy
+        )
+        self._rib_output(
+            self.rib.set_policies(peer.peer_id, import_=import_policy, export=export_policy)
+        )
+
     def peers(self) -> tuple[PeerStatus, ...]:
         """Every peer's status (configured and dynamic)."""
         return tuple(self._status(peer) for peer in self._peers.values())
@@ -423,7 +443,7 @@ class Speaker:
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> _Peer:
         section = self.config.speaker
         peer_id = str(config.address)
-        info = peer_info(section, config)
+        info = peer_info(section, config, *peer_policies(self.config, config))
         peer = _Peer(
             config=config,
             session_config=session_config(section, config),

@@ -10,9 +10,10 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from pybgp.config import PeerConfig, SpeakerSection
+from pybgp.config import PeerConfig, SpeakerConfig, SpeakerSection
+from pybgp.filter_policy import filter_policy
 from pybgp.fsm import FsmTimers, NegotiatedSession, State
-from pybgp.rib import BestPathChange, PeerInfo, Rib, RouteEntry
+from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RouteEntry
 from pybgp.session import Session, SessionConfig
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, family_name
 from pybgp.wire.notification import Notification
@@ -173,8 +174,13 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
     )
 
 
-def peer_info(section: SpeakerSection, config: PeerConfig) -> PeerInfo:
-    """What the RIB needs to know about one peer."""
+def peer_info(
+    section: SpeakerSection,
+    config: PeerConfig,
+    import_policy: Policy | None = None,
+    export_policy: Policy | None = None,
+) -> PeerInfo:
+    """What the RIB needs to know about one peer (policies built by :func:`peer_policies`)."""
     return PeerInfo(
         peer_id=str(config.address),
         address=config.address,
@@ -187,6 +193,16 @@ def peer_info(section: SpeakerSection, config: PeerConfig) -> PeerInfo:
         families=config.family_set,
         allow_own_as=section.allow_own_as if config.allow_own_as is None else config.allow_own_as,
         max_prefixes=config.max_prefixes,
+        import_policy=import_policy,
+        export_policy=export_policy,
+    )
+
+
+def peer_policies(config: SpeakerConfig, peer: PeerConfig) -> tuple[Policy | None, Policy | None]:
+    """The import and export policies of ``peer`` from its ``[[filters]]`` (None = none)."""
+    return (
+        filter_policy(config.peer_filters(peer, "import")),
+        filter_policy(config.peer_filters(peer, "export")),
     )
 
 

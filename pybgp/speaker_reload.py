@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from pybgp.config import SpeakerConfig, config_diff
 from pybgp.wire.constants import CeaseSubcode
 
@@ -35,7 +37,18 @@ async def apply_config(speaker: Speaker, new: SpeakerConfig) -> str:
     for config in diff.removed_peers:
         await speaker.remove_peer(config.address, "peer removed from the configuration")
         done.append(f"removed peer {config.address}")
-    for _before, config in diff.changed_peers:
+    for before, config in diff.changed_peers:
+        policy_only = (
+            attrs.evolve(
+                before, import_filters=config.import_filters, export_filters=config.export_filters
+            )
+            == config
+        )
+        if policy_only:
+            # Only filters changed: new policies, same session (issue: no reset on reload).
+            speaker.update_policies(config)
+            done.append(f"new policies for peer {config.address} (session kept)")
+            continue
         await speaker.remove_peer(config.address, "", CeaseSubcode.OTHER_CONFIGURATION_CHANGE)
         await speaker.add_peer(config)
         done.append(f"reset peer {config.address} (settings changed)")

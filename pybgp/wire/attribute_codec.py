@@ -7,13 +7,15 @@ through the same three gates, in the order RFC 7606 gives them:
 
 1. *Framing* (RFC 7606 §4): an attribute header or value that runs past the block is an
    "attribute length overrun": treat-as-withdraw, and nothing after it can be read.
-2. *Duplicates* (RFC 7606 §3 (f)): a second MP_REACH_NLRI/MP_UNREACH_NLRI resets the session;
+2. *Duplicates* (RFC 7606 §3 (g)): a second MP_REACH_NLRI/MP_UNREACH_NLRI resets the session;
    any other repeated attribute is discarded, the first one kept.
-3. *The rule row* (``update_errors.RULES``): Optional/Transitive/Partial flags (§3 (c)), the
-   length rule, then the attribute's own value checks (§7.x); a failure costs the row's action.
+3. *The rule row* (``update_errors.RULES``): Optional/Transitive flags (§3 (c); Partial per
+   RFC 4271 §4.3), the length rule (§4, §7.x), then the attribute's own value checks (§7.x);
+   a failure costs the row's action.
 
 Unknown attributes are kept byte for byte; an unknown one *without* the Optional bit is an
-unrecognized well-known attribute, which RFC 7606 does not revise: session reset, 3/2.
+unrecognized well-known attribute, which RFC 7606 does not revise: session reset, 3/2
+(RFC 4271 §6.3). The section -> action summary is in ``update_errors``.
 
 Interning. The result depends only on the block's bytes and on the few session facts that
 change its meaning (AS width, local and peer AS), so it is memoized in a bounded dict: every
@@ -132,7 +134,7 @@ def decode_as_path_segments(value: bytes, asn_size: int) -> tuple[AsPathSegment,
     """Segments of an AS_PATH/AS4_PATH value with ``asn_size``-octet ASNs (2 or 4).
 
     Raises :class:`RemoteProtocolError` (3/1) on an unknown segment type, an empty segment or a
-    segment that runs past the value (RFC 7606 §7.2).
+    segment that runs past the value, or a single octet left over (RFC 7606 §7.2).
     """
     segments: list[AsPathSegment] = []
     fmt = "!%d" + ("H" if asn_size == 2 else "I")
@@ -180,7 +182,7 @@ _Decoder = Callable[[bytes, int, Negotiated], Attribute]
 
 
 def _origin(value: bytes, flags: int, neg: Negotiated) -> Attribute:
-    if value[0] > 2:  # RFC 4271 §6.3, RFC 7606 §7.1
+    if value[0] > 2:  # RFC 7606 §7.1 (undefined value, RFC 4271 §6.3)
         raise _Malformed(f"undefined ORIGIN value {value[0]}")
     return Origin(value[0], flags)
 
@@ -188,10 +190,12 @@ def _origin(value: bytes, flags: int, neg: Negotiated) -> Attribute:
 def _as_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     segments = decode_as_path_segments(value, 4 if neg.four_octet_as else 2)
     if neg.peer_as and not neg.ibgp:
-        # RFC 5065 §5: confederation segments from outside the confederation (we run none).
+        # RFC 5065 §5: confederation segments from outside the confederation (we run none)
+        # make a malformed AS_PATH, treat-as-withdraw (RFC 7606 §3 (e)).
         if any(seg.type in _CONFED for seg in segments):
             raise _Malformed("confederation segment from an external peer (RFC 5065 §5)")
-        # RFC 4271 §6.3: the leftmost AS of an eBGP route must be the peer's AS.
+        # RFC 4271 §6.3 (a MAY, always on here): the leftmost AS of an eBGP route must be the
+        # peer's AS; RFC 7606 §7.2: such routes SHOULD be treat-as-withdraw.
         peer = neg.peer_as
         if not neg.four_octet_as and peer > 0xFFFF:
             peer = AS_TRANS
@@ -199,17 +203,22 @@ def _as_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
             raise _Malformed("an external peer's AS_PATH does not start with an AS_SEQUENCE")
         if segments[0].asns[0] != peer:
             raise _Malformed(
-                f"leftmost AS {segments[0].asns[0]} is not the peer's AS {peer} (RFC 4271 §6.3)"
+                f"leftmost AS {segments[0].asns[0]} is not the peer's AS {peer} "
+                "(RFC 4271 §6.3, RFC 7606 §7.2)"
             )
     return AsPath(segments, flags)
 
 
 def _next_hop(value: bytes, flags: int, neg: Negotiated) -> Attribute:
-    # RFC 4271 §6.3 / RFC 7606 §7.3: not a valid host address (semantic checks that need the
-    # local address, such as "equals our own address", are the session's business).
+    # RFC 4271 §6.3: syntactically incorrect when not a valid host address; treat-as-withdraw
+    # by RFC 7606 §3 (e) (§7.3 covers the length). Semantic checks that need the local
+    # address ("equals our own address": ignore the route, no NOTIFICATION) are the session's.
     first = value[0]
     if value == b"\x00\x00\x00\x00" or 224 <= first <= 239 or value == b"\xff\xff\xff\xff":
-        raise _Malformed(f"NEXT_HOP {IPv4Address(value)} is not a valid host address")
+        raise _Malformed(
+            f"NEXT_HOP {IPv4Address(value)} is not a valid host address "
+            "(RFC 4271 §6.3, RFC 7606 §3 (e))"
+        )
     return NextHop(IPv4Address(value), flags)
 
 
@@ -227,7 +236,7 @@ def _atomic(value: bytes, flags: int, neg: Negotiated) -> Attribute:
 
 def _aggregator(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     width = 4 if neg.four_octet_as else 2
-    if len(value) != width + 4:  # RFC 6793 §3 / RFC 7606 §7.7
+    if len(value) != width + 4:  # RFC 7606 §7.7: 6 octets, 8 with 4-octet ASNs (RFC 6793)
         raise _Malformed(f"length {len(value)} does not match {width}-octet AS numbers")
     return Aggregator(int.from_bytes(value[:width], "big"), IPv4Address(value[width:]), flags)
 
@@ -249,10 +258,9 @@ def _ext_communities(value: bytes, flags: int, neg: Negotiated) -> Attribute:
 
 
 def _as4_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
-    segments = decode_as_path_segments(value, 4)
-    if any(seg.type in _CONFED for seg in segments):  # RFC 6793 §6
-        raise _Malformed("AS4_PATH carries a confederation segment")
-    return As4Path(segments, flags)
+    # Malformed segments raise: attribute discard (RFC 6793 §6, RULES). Confederation segments
+    # are dropped by the decode loop, which logs them (RFC 6793 §6).
+    return As4Path(decode_as_path_segments(value, 4), flags)
 
 
 def _as4_aggregator(value: bytes, flags: int, neg: Negotiated) -> Attribute:
@@ -289,27 +297,37 @@ _DECODERS: Final[dict[int, _Decoder]] = {
 }
 
 
-def _decode_next_hops(afi: int, data: bytes) -> tuple[IPv4Address | IPv6Address, ...]:
+class _BadNextHop(_Malformed):
+    """The MP_REACH_NLRI next hop length is not what the family expects (RFC 7606 §7.11)."""
+
+
+def _decode_next_hops(
+    family: tuple[int, int], data: bytes, neg: Negotiated
+) -> tuple[IPv4Address | IPv6Address, ...]:
+    # RFC 7606 §7.11: the length must be "that which was expected" for the AFI/SAFI, "modified
+    # by any extensions in use": 4 for IPv4; 16, or 32 with the link-local address second, for
+    # IPv6 (RFC 2545 §3) and for IPv4 only once the RFC 8950 extended next hop was negotiated.
     length = len(data)
+    afi = family[0]
     if afi == AFI.IPV4 and length == 4:
         return (IPv4Address(data),)
-    # RFC 2545 §3 (IPv6), RFC 8950 §3 (IPv4 NLRI with an IPv6 next hop): 16, or 32 with the
-    # link-local address second.
-    if length == 16:
-        return (IPv6Address(data),)
-    if length == 32:
-        return (IPv6Address(data[:16]), IPv6Address(data[16:]))
-    raise _Malformed(f"next hop length {length} is invalid for AFI {afi}")
+    if afi == AFI.IPV6 or family in neg.extended_next_hop:
+        if length == 16:
+            return (IPv6Address(data),)
+        if length == 32:
+            return (IPv6Address(data[:16]), IPv6Address(data[16:]))
+    raise _BadNextHop(f"next hop length {length} is not what AFI {afi} expects")
 
 
 def _mp_reach(
     value: bytes, flags: int, neg: Negotiated, st: ErrorState, raw: bytes
 ) -> Attribute | None:
-    # RFC 7606 §7.11: AFI/SAFI disable if the AFI/SAFI can be read, else session reset.
+    # RFC 7606 §3 (j), §5.3, §7.11: AFI/SAFI disable if the AFI/SAFI can be read, else
+    # session reset (3/9, RFC 4760 §7).
     if len(value) < 3:
         st.reset(
             UpdateMessageSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-            "MP_REACH_NLRI too short to carry an AFI/SAFI (RFC 7606 §7.11)",
+            "MP_REACH_NLRI too short to carry an AFI/SAFI (RFC 7606 §5.3)",
             raw,
         )
         return None
@@ -317,16 +335,18 @@ def _mp_reach(
     if family not in _UNICAST_FAMILIES:
         return UnknownAttribute(AttributeCode.MP_REACH_NLRI, flags, value)  # not ours to parse
     try:
-        if len(value) < 5:
-            raise _Malformed("no room for the next hop length and reserved octet")
+        if len(value) < 5:  # RFC 7606 §5.3: "less than 5"
+            raise _Malformed("length under 5: no next hop length and reserved octet")
         nh_len = value[3]
         if 5 + nh_len > len(value):
-            raise _Malformed(f"next hop length {nh_len} runs past the attribute")
-        next_hops = _decode_next_hops(family[0], value[4 : 4 + nh_len])
+            raise _BadNextHop(f"next hop length {nh_len} runs past the attribute")
+        next_hops = _decode_next_hops(family, value[4 : 4 + nh_len], neg)
         nlri, ids = decode_prefixes(value[5 + nh_len :], family[0], family in neg.add_path_receive)
-    except RemoteProtocolError as exc:  # _Malformed, or NlriError (RFC 7606 §5.3)
+    except RemoteProtocolError as exc:  # _Malformed, _BadNextHop, or NlriError (§5.3)
+        section = "§7.11" if isinstance(exc, _BadNextHop) else "§5.3"
         st.disable(
-            family, f"MP_REACH_NLRI for {family}: {exc.reason}; AFI/SAFI disabled (RFC 7606 §7.11)"
+            family,
+            f"MP_REACH_NLRI for {family}: {exc.reason}; AFI/SAFI disabled (RFC 7606 {section})",
         )
         return None
     return MpReachNlri(family[0], family[1], next_hops, nlri, ids, flags)
@@ -335,10 +355,10 @@ def _mp_reach(
 def _mp_unreach(
     value: bytes, flags: int, neg: Negotiated, st: ErrorState, raw: bytes
 ) -> Attribute | None:
-    if len(value) < 3:  # RFC 7606 §7.12 (as §7.11)
+    if len(value) < 3:  # RFC 7606 §5.3: "less than 3"; no family to disable (§3 (j))
         st.reset(
             UpdateMessageSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-            "MP_UNREACH_NLRI too short to carry an AFI/SAFI (RFC 7606 §7.12)",
+            "MP_UNREACH_NLRI too short to carry an AFI/SAFI (RFC 7606 §5.3)",
             raw,
         )
         return None
@@ -350,7 +370,7 @@ def _mp_unreach(
     except RemoteProtocolError as exc:
         st.disable(
             family,
-            f"MP_UNREACH_NLRI for {family}: {exc.reason}; AFI/SAFI disabled (RFC 7606 §7.12)",
+            f"MP_UNREACH_NLRI for {family}: {exc.reason}; AFI/SAFI disabled (RFC 7606 §5.3)",
         )
         return None
     return MpUnreachNlri(family[0], family[1], withdrawn, ids, flags)
@@ -439,12 +459,12 @@ def _decode_attributes(data: bytes, neg: Negotiated) -> DecodedAttributes:
             if code in _MP_CODES:
                 st.reset(
                     UpdateMessageSubcode.MALFORMED_ATTRIBUTE_LIST,
-                    f"attribute {code} appears more than once (RFC 7606 §3 (f))",
+                    f"attribute {code} appears more than once (RFC 7606 §3 (g))",
                 )
             else:
                 st.add(
                     ErrorAction.ATTRIBUTE_DISCARD,
-                    f"attribute {code} repeated; all but the first discarded (RFC 7606 §3 (f))",
+                    f"attribute {code} repeated; all but the first discarded (RFC 7606 §3 (g))",
                 )
             continue
         seen.add(code)
@@ -467,18 +487,17 @@ def _decode_attributes(data: bytes, neg: Negotiated) -> DecodedAttributes:
                 f"{rule.name} from an external peer discarded ({rule.ebgp_section})",
             )
             continue
-        # RFC 7606 §3 (c): Optional/Transitive bits must match; RFC 4271 §4.3: Partial only on
-        # optional transitive attributes.
-        if (flags & 0xC0) != rule.flags or (flags & _PARTIAL and rule.flags != 0xC0):
-            _malformed(
-                st,
-                rule,
-                f"flags 0x{flags:02x} conflict with 0x{rule.flags:02x} (RFC 7606 §3 (c))",
-                value,
-                raw,
-            )
+        # RFC 7606 §3 (c): Optional/Transitive bits must match. RFC 4271 §4.3: Partial only on
+        # optional transitive attributes; handled the same way (stricter than §3 (c)).
+        if (flags & 0xC0) != rule.flags:
+            why = f"flags 0x{flags:02x} conflict with 0x{rule.flags:02x} (RFC 7606 §3 (c))"
+            _malformed(st, rule, why, value, raw)
             continue
-        if not rule.length.ok(length):
+        if flags & _PARTIAL and rule.flags != 0xC0:
+            why = f"Partial bit set on a {rule.name} (RFC 4271 §4.3, as RFC 7606 §3 (c))"
+            _malformed(st, rule, why, value, raw)
+            continue
+        if not rule.length.ok(length):  # RFC 7606 §4 (zero length) and the §7.x length rules
             _malformed(st, rule, f"length {length} is not {rule.length.describe()}", value, raw)
             continue
         if code == AttributeCode.MP_REACH_NLRI:
@@ -498,9 +517,25 @@ def _decode_attributes(data: bytes, neg: Negotiated) -> DecodedAttributes:
             )
             continue
         try:
-            out.append(_DECODERS[code](value, flags, neg))
+            attribute = _DECODERS[code](value, flags, neg)
         except _Malformed as exc:
             _malformed(st, rule, exc.reason, value, raw)
+            continue
+        if isinstance(attribute, As4Path) and any(s.type in _CONFED for s in attribute.segments):
+            # RFC 6793 §6: "MUST discard these path segments ... and continue processing".
+            st.add(ErrorAction.NONE, "AS4_PATH confederation segments discarded (RFC 6793 §6)")
+            kept = tuple(seg for seg in attribute.segments if seg.type not in _CONFED)
+            if not kept:
+                continue
+            attribute = As4Path(kept, flags)
+        elif isinstance(attribute, LargeCommunities) and len(set(attribute.values)) < len(
+            attribute.values
+        ):
+            # RFC 8092 §3: "MUST silently remove redundant" values; not an error (§6). Noted
+            # so that the received bytes, duplicates included, are not cached for sending.
+            st.add(ErrorAction.NONE, "duplicate LARGE_COMMUNITIES values removed (RFC 8092 §3)")
+            attribute = LargeCommunities(tuple(dict.fromkeys(attribute.values)), flags)
+        out.append(attribute)
     attributes = PathAttributes(tuple(out))
     simple = False
     if not st.issues and not any(a.code in _MP_CODES for a in out):

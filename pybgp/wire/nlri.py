@@ -45,8 +45,8 @@ class NlriError(RemoteProtocolError):
     """A syntactically incorrect NLRI (or withdrawn routes) field: RFC 7606 §5.3.
 
     Raised as UPDATE 3/10 (Invalid Network Field); the UPDATE decoder turns it into the action
-    the context requires (session reset for the classic fields, AFI/SAFI disable inside
-    MP_REACH_NLRI/MP_UNREACH_NLRI, RFC 7606 §7.11).
+    the context requires (RFC 7606 §3 (j): session reset for the classic fields, AFI/SAFI
+    disable inside MP_REACH_NLRI/MP_UNREACH_NLRI).
     """
 
     def __init__(self, reason: str) -> None:

@@ -11,18 +11,23 @@ NOTIFICATION); everything weaker is returned so the RIB can withdraw, discard or
 
 Order of the checks, and why:
 
-* RFC 4271 §6.3: Withdrawn Routes Length and Total Path Attribute Length must fit the message,
-  else 3/1 (nothing else can be located);
-* RFC 7606 §3 (h) and §5.3: the withdrawn routes and NLRI fields must parse, else session reset
-  3/10 (treat-as-withdraw needs the prefixes);
+* RFC 4271 §6.3, kept by RFC 7606 §3 (b): Withdrawn Routes Length and Total Path Attribute
+  Length must fit the message, else 3/1 (nothing else can be located);
+* RFC 7606 §3 (i), (j) and §5.3: the withdrawn routes and NLRI fields must parse, else session
+  reset 3/10 (treat-as-withdraw needs the prefixes);
 * the attribute block (``attribute_codec``): per-attribute rules, duplicates, overrun;
 * RFC 7606 §3 (d): a missing well-known mandatory attribute (ORIGIN, AS_PATH; NEXT_HOP only when
   the classic NLRI field is used, RFC 4760 §3) is treat-as-withdraw, checked only when the UPDATE
-  announces something. An UPDATE with nothing at all is the IPv4 End-of-RIB (RFC 4724 §2).
+  announces something. An UPDATE with nothing at all is the IPv4 End-of-RIB (RFC 4724 §2);
+* RFC 7606 §5.2: attributes other than MP_UNREACH_NLRI but no reachable NLRI (no NLRI field, no
+  MP_REACH_NLRI), and an error stronger than attribute discard: session reset 3/1, since the
+  NLRI may not have been located right. Without errors such an UPDATE is valid (RFC 4271 §6.3).
+  The section -> action summary is in ``update_errors``.
 
 IPv4 unicast travels in the classic fields; every other family (and IPv4 with an RFC 8950 IPv6
 next hop) inside MP_REACH_NLRI/MP_UNREACH_NLRI attributes, which may sit anywhere in the block on
-receipt (RFC 7606 §5.1) and are written first when we build messages.
+receipt (RFC 7606 §5.1) and are written first when we build messages, where each UPDATE also
+carries only one of withdrawn routes, NLRI, MP_REACH_NLRI and MP_UNREACH_NLRI (§5.1).
 
 The hot path is a full table: the attribute block is decoded once per distinct bytes (interned),
 the NLRI field is one tight slicing loop (``nlri.decode_prefixes``), and encoding is a join of
@@ -117,7 +122,7 @@ class Update:
 
 @attrs.frozen
 class UpdateResult:
-    """A decoded UPDATE with the RFC 7606 action to take (strongest wins, §3 (g)).
+    """A decoded UPDATE with the RFC 7606 action to take (strongest wins, §3 (h)).
 
     ``issues`` has one sentence per problem, each citing its RFC section (an issue can come with
     action NONE: it is then only worth a log line). ``disabled_families`` lists the AFI/SAFIs to
@@ -127,7 +132,7 @@ class UpdateResult:
     are already gone from it). TREAT_AS_WITHDRAW: withdraw every prefix the UPDATE names (classic
     NLRI and withdrawn routes, MP_REACH_NLRI and MP_UNREACH_NLRI). AFI_SAFI_DISABLE: disable the
     listed families and, conservatively, treat the rest of the UPDATE as withdraw too, since the
-    strongest action hides weaker ones (RFC 7606 §3 (g)).
+    strongest action hides weaker ones (RFC 7606 §3 (h)).
     """
 
     update: Update
@@ -148,22 +153,22 @@ def decode_update(body: bytes, negotiated: Negotiated) -> UpdateResult:
             UpdateMessageSubcode.MALFORMED_ATTRIBUTE_LIST, "UPDATE shorter than 4 octets"
         )
     wlen = body[0] << 8 | body[1]
-    if 4 + wlen > n:  # RFC 4271 §6.3
+    if 4 + wlen > n:  # RFC 4271 §6.3, RFC 7606 §3 (b)
         raise _update_error(
             UpdateMessageSubcode.MALFORMED_ATTRIBUTE_LIST,
-            f"Withdrawn Routes Length {wlen} exceeds the message (RFC 4271 §6.3)",
+            f"Withdrawn Routes Length {wlen} exceeds the message (RFC 7606 §3 (b))",
         )
     astart = 4 + wlen
     alen = body[astart - 2] << 8 | body[astart - 1]
     aend = astart + alen
-    if aend > n:  # RFC 4271 §6.3
+    if aend > n:  # RFC 4271 §6.3, RFC 7606 §3 (b)
         raise _update_error(
             UpdateMessageSubcode.MALFORMED_ATTRIBUTE_LIST,
-            f"Total Path Attribute Length {alen} exceeds the message (RFC 4271 §6.3)",
+            f"Total Path Attribute Length {alen} exceeds the message (RFC 7606 §3 (b))",
         )
     add_path = IPV4_UNICAST in negotiated.add_path_receive
     try:
-        # RFC 7606 §3 (h), §5.3: both fields must parse, else session reset (3/10).
+        # RFC 7606 §3 (i), (j), §5.3: both fields must parse, else session reset (3/10).
         if wlen:
             withdrawn, withdrawn_ids = decode_prefixes(body[2 : 2 + wlen], AFI.IPV4, add_path)
         else:
@@ -175,7 +180,7 @@ def decode_update(body: bytes, negotiated: Negotiated) -> UpdateResult:
     except RemoteProtocolError as exc:
         raise _update_error(
             UpdateMessageSubcode.INVALID_NETWORK_FIELD,
-            f"{exc.reason}; session reset (RFC 7606 §5.3)",
+            f"{exc.reason}; session reset (RFC 7606 §3 (j), §5.3)",
         ) from None
     decoded = decode_attributes(body[astart:aend], negotiated) if alen else _NO_ATTRIBUTES
     if decoded.fatal is not None:
@@ -189,13 +194,16 @@ def decode_update(body: bytes, negotiated: Negotiated) -> UpdateResult:
     mp_reach = attributes.mp_reach
     announces = bool(nlri) or (mp_reach is not None and bool(mp_reach.nlri))
     extra: list[str] = []
-    if decoded.overrun and not (
-        withdrawn or nlri or any(code in decoded.seen for code in _MP_CODES)
-    ):
-        # RFC 7606 §3 (i): treat-as-withdraw needs the prefixes; none could be located.
+    # RFC 7606 §5.2: attributes other than MP_UNREACH_NLRI (an overrun block counts: its tail
+    # is unknown) and no reachable NLRI. An MP_REACH_NLRI that did not parse still encodes
+    # reachable NLRI: its family is disabled instead (a deviation noted in update_errors).
+    reachable = bool(nlri) or AttributeCode.MP_REACH_NLRI in decoded.seen
+    other = decoded.overrun or any(c != AttributeCode.MP_UNREACH_NLRI for c in decoded.seen)
+    if not reachable and other and action > ErrorAction.ATTRIBUTE_DISCARD:
         raise _update_error(
             UpdateMessageSubcode.MALFORMED_ATTRIBUTE_LIST,
-            "attribute block overrun with no prefixes to withdraw (RFC 7606 §3 (i), §4)",
+            f"{'; '.join(issues)}; attributes with no reachable NLRI and an error stronger "
+            "than attribute discard: session reset (RFC 7606 §5.2)",
         )
     if announces:
         seen = decoded.seen
@@ -215,8 +223,9 @@ def decode_update(body: bytes, negotiated: Negotiated) -> UpdateResult:
         and attributes.attributes
         and not any(code in decoded.seen for code in _MP_CODES)
     ):
-        # RFC 7606 §5.2: path attributes with no NLRI at all; nothing to act on.
-        extra.append("path attributes with no NLRI; ignored (RFC 7606 §5.2)")
+        # RFC 4271 §6.3: "correct path attributes, but no NLRI" is a valid UPDATE; nothing to
+        # act on (with an error it was a session reset above, RFC 7606 §5.2).
+        extra.append("path attributes with no NLRI; ignored (RFC 4271 §6.3, RFC 7606 §5.2)")
     if extra:
         issues = (*issues, *extra)
     return UpdateResult(update, action, issues, decoded.disabled_families)
@@ -326,12 +335,12 @@ def pack_update_messages(
     """Whole UPDATE messages announcing ``announce`` with ``attributes`` and withdrawing
     ``withdraw``, as few as the maximum message length allows (RFC 4271 §4.3, RFC 8654).
 
-    IPv4 unicast goes in the classic fields (withdrawals first; the last withdrawal message also
-    starts the announcements when there is room). Other families, and IPv4 when ``attributes``
-    holds an MP_REACH_NLRI for it (RFC 8950), use MP_UNREACH_NLRI / MP_REACH_NLRI; the
-    MP_REACH_NLRI of ``attributes`` is the template (AFI, SAFI, next hops, flags) and is written
-    first (RFC 7606 §5.1). ADD-PATH identifiers are written when negotiated for sending (RFC 7911),
-    0 when ``path_ids`` is None.
+    IPv4 unicast goes in the classic fields, withdrawals first. Other families, and IPv4 when
+    ``attributes`` holds an MP_REACH_NLRI for it (RFC 8950), use MP_UNREACH_NLRI /
+    MP_REACH_NLRI; the MP_REACH_NLRI of ``attributes`` is the template (AFI, SAFI, next hops,
+    flags) and is written first (RFC 7606 §5.1). No message carries more than one of withdrawn
+    routes, NLRI, MP_REACH_NLRI and MP_UNREACH_NLRI (RFC 7606 §5.1). ADD-PATH identifiers are
+    written when negotiated for sending (RFC 7911), 0 when ``path_ids`` is None.
     """
     family = (int(family[0]), int(family[1]))
     add_path = family in negotiated.add_path_send
@@ -348,20 +357,12 @@ def pack_update_messages(
         a_budget = max_len - _UPDATE_OVERHEAD - len(attr_bytes)
         if a_pieces and a_budget <= 0:
             raise LocalProtocolError("path attributes do not fit in one UPDATE")
-        first = a_budget - len(w_runs[-1]) if w_runs else a_budget
-        a_runs = _chunks(a_pieces, first, a_budget) if a_pieces else []
-        for run in w_runs[:-1]:
-            messages.append(_classic(run, b"", b""))
-        if w_runs:
-            if a_runs and a_runs[0]:
-                messages.append(_classic(w_runs[-1], attr_bytes, a_runs[0]))
-                a_runs = a_runs[1:]
-            else:
-                messages.append(_classic(w_runs[-1], b"", b""))
-                a_runs = [r for r in a_runs if r]
-        for run in a_runs:
-            if run:
-                messages.append(_classic(b"", attr_bytes, run))
+        # RFC 7606 §5.1: withdrawals and announcements never share a message.
+        messages.extend(_classic(run, b"", b"") for run in w_runs if run)
+        if a_pieces:
+            for run in _chunks(a_pieces, a_budget, a_budget):
+                if run:
+                    messages.append(_classic(b"", attr_bytes, run))
         return messages
     afi, safi = family
     if withdraw:

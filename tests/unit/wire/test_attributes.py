@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
+from attrs import evolve as attrs_evolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,11 +163,24 @@ def test_mp_reach_ipv6_with_link_local() -> None:
 
 
 def test_mp_reach_rfc8950_ipv4_nlri_ipv6_next_hop() -> None:
-    # RFC 8950: AFI 1 SAFI 1, next hop length 16 (IPv6), NLRI 10.0.0.0/8
+    # RFC 8950: AFI 1 SAFI 1, next hop length 16 (IPv6), NLRI 10.0.0.0/8, once the extended
+    # next hop capability was negotiated for IPv4 unicast.
     value = "0001 01 10 20010db8000000000000000000000001 00 08 0a".replace(" ", "")
     block = bytes.fromhex("80 0e") + bytes((len(value) // 2,)) + bytes.fromhex(value)
-    mp = decode_attributes(block, NEG4).attributes.mp_reach
+    enh = attrs_evolve(NEG4, extended_next_hop=frozenset({(1, 1)}))
+    mp = decode_attributes(block, enh).attributes.mp_reach
     assert mp == MpReachNlri(1, 1, (IPv6Address("2001:db8::1"),), (b"\x08\x0a",), None)
+
+
+def test_mp_reach_ipv6_next_hop_for_ipv4_without_rfc8950_disables() -> None:
+    # RFC 7606 §7.11: the next hop length must be "that which was expected", "potentially
+    # modified by any extensions in use"; without RFC 8950 negotiated IPv4 expects 4 octets.
+    value = "0001 01 10 20010db8000000000000000000000001 00 08 0a".replace(" ", "")
+    block = bytes.fromhex("80 0e") + bytes((len(value) // 2,)) + bytes.fromhex(value)
+    decoded = decode_attributes(block, NEG4)
+    assert decoded.action is ErrorAction.AFI_SAFI_DISABLE
+    assert decoded.disabled_families == {(1, 1)}
+    assert any("RFC 7606 §7.11" in issue for issue in decoded.issues)
 
 
 def test_unknown_attribute_kept_byte_exact_and_export() -> None:
@@ -296,7 +310,13 @@ attribute_strategy: st.SearchStrategy[Attribute] = st.one_of(
     with_flags(OriginatorId, 0x80, ipv4),
     with_flags(ClusterList, 0x80, st.lists(ipv4, min_size=1, max_size=5).map(tuple)),
     with_flags(ExtendedCommunities, 0xC0, ext_communities),
-    with_flags(LargeCommunities, 0xC0, st.lists(st.tuples(u32, u32, u32), min_size=1).map(tuple)),
+    # Unique values: a receiver removes duplicates (RFC 8092 §3). At most 21 values, so the
+    # value stays under 256 octets and the flags round-trip without Extended Length.
+    with_flags(
+        LargeCommunities,
+        0xC0,
+        st.lists(st.tuples(u32, u32, u32), min_size=1, max_size=21, unique=True).map(tuple),
+    ),
     with_flags(Otc, 0xC0, u32),
     st.builds(
         lambda c, f, v: UnknownAttribute(c, f, v),
@@ -327,7 +347,8 @@ def test_every_attribute_round_trips_on_a_four_octet_session(attr: Attribute) ->
     st.one_of(
         with_flags(AsPath, 0x40, segments(st.integers(0, 0xFFFF), [1, 2, 3, 4])),
         with_flags(Aggregator, 0xC0, st.integers(0, 0xFFFF), ipv4),
-        with_flags(As4Path, 0xC0, segments(u32, [1, 2])),
+        # An empty AS4_PATH is malformed (RFC 7606 §4 zero length; discarded, RFC 6793 §6).
+        with_flags(As4Path, 0xC0, segments(u32, [1, 2]).filter(bool)),
         with_flags(As4Aggregator, 0xC0, u32, ipv4),
     )
 )
@@ -344,3 +365,16 @@ def test_as_path_segment_helper_raises_protocol_errors() -> None:
         decode_as_path_segments(bytes.fromhex("02020000fde8"), 4)
     assert decode_as_path_segments(bytes.fromhex("0201fde8"), 2) == (seg(SEQ, 65000),)
     assert encode_as_path_segments((seg(SEQ, 65000),), 2) == bytes.fromhex("0201fde8")
+
+
+def test_large_communities_duplicates_removed_not_malformed() -> None:
+    # RFC 8092 §3: "A receiving speaker MUST silently remove redundant BGP Large Community
+    # values"; §6: duplicates do not make the attribute malformed.
+    # c0 20 18: LARGE_COMMUNITIES, 24 octets: 65000:1:2 twice
+    block = bytes.fromhex("c02018" + "0000fde80000000100000002" * 2)
+    decoded = decode_attributes(block, NEG4)
+    assert decoded.action is ErrorAction.NONE
+    assert decoded.attributes.attributes == (LargeCommunities(((65000, 1, 2),)),)
+    assert encode_attributes(decoded.attributes, NEG4) == bytes.fromhex(
+        "c0200c0000fde80000000100000002"
+    )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pybgp.wire.attributes import As4Path
 from pybgp.wire.constants import IPV6_UNICAST, AttributeCode
 from pybgp.wire.errors import RemoteProtocolError
 from pybgp.wire.negotiated import Negotiated
@@ -62,13 +63,13 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         40 03 04 c0a84d01         # NEXT_HOP
         18 010000                 # NLRI
     """, WITHDRAW, "RFC 7606 §3 (c)", {}),
-    ("3c-origin-partial-flag", IBGP, """
+    ("4271-4.3-origin-partial-flag", IBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         60 01 01 00               # ORIGIN with flags 0x60: Partial on a well-known attribute
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
         40 03 04 c0a84d01         # NEXT_HOP
         18 010000                 # NLRI
-    """, WITHDRAW, "RFC 7606 §7.1", {}),
+    """, WITHDRAW, "RFC 4271 §4.3", {}),
     ("7.2-as-path-unknown-segment-type", IBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         40 01 01 00               # ORIGIN IGP
@@ -90,14 +91,14 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         40 03 04 c0a84d01         # NEXT_HOP
         18 010000                 # NLRI
     """, WITHDRAW, "RFC 7606 §7.2", {}),
-    ("4271-6.3-ebgp-first-as", EBGP, """
+    ("7.2-ebgp-first-as", EBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde9   # AS_PATH [65001]: the peer is AS 65000
         40 03 04 c0a84d01         # NEXT_HOP
         18 010000                 # NLRI
-    """, WITHDRAW, "RFC 4271 §6.3", {}),
-    ("4271-6.3-ebgp-first-as-trans-on-2-octet-session", EBGP2_AS4_PEER, """
+    """, WITHDRAW, "RFC 4271 §6.3, RFC 7606 §7.2", {}),
+    ("7.2-ebgp-first-as-trans-on-2-octet-session", EBGP2_AS4_PEER, """
         0000 0012                 # withdrawn 0, attributes 18
         40 01 01 00               # ORIGIN IGP
         40 02 04 02 01 5ba0       # AS_PATH [23456]: AS_TRANS stands for peer AS 400000
@@ -127,20 +128,20 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         40 03 04 c0a84d01         # NEXT_HOP
         18 010000                 # NLRI
     """, NONE, "", {}),
-    ("7.3-next-hop-zero", IBGP, """
+    ("4271-6.3-next-hop-zero", IBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
         40 03 04 00000000         # NEXT_HOP 0.0.0.0: not a host address
         18 010000                 # NLRI
-    """, WITHDRAW, "RFC 7606 §7.3", {"absent": AttributeCode.NEXT_HOP}),
-    ("7.3-next-hop-multicast", IBGP, """
+    """, WITHDRAW, "RFC 7606 §3 (e)", {"absent": AttributeCode.NEXT_HOP}),
+    ("4271-6.3-next-hop-multicast", IBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
         40 03 04 e0000005         # NEXT_HOP 224.0.0.5: multicast
         18 010000                 # NLRI
-    """, WITHDRAW, "RFC 7606 §7.3", {}),
+    """, WITHDRAW, "RFC 7606 §3 (e)", {}),
     ("7.3-next-hop-length-5", IBGP, """
         0000 0015                 # withdrawn 0, attributes 21
         40 01 01 00               # ORIGIN IGP
@@ -148,7 +149,7 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         40 03 05 c0a84d0101       # NEXT_HOP with length 5
         18 010000                 # NLRI
     """, WITHDRAW, "RFC 7606 §7.3", {}),
-    ("zero-length-next-hop", IBGP, """
+    ("4-zero-length-next-hop", IBGP, """
         0000 0010                 # withdrawn 0, attributes 16
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
@@ -193,7 +194,7 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         80 04 03 000001           # MULTI_EXIT_DISC with length 3
         18 010000                 # NLRI
     """, WITHDRAW, "RFC 7606 §7.4", {}),
-    ("zero-length-med", IBGP, """
+    ("4-zero-length-med", IBGP, """
         0000 0017                 # withdrawn 0, attributes 23
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
         80 04 00                  # MULTI_EXIT_DISC with length 0
@@ -301,12 +302,12 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         c0 11 06 02 01 00061a80   # AS4_PATH on a 4-octet-AS session
         18 010000                 # NLRI
     """, DISCARD, "RFC 6793", {"absent": AttributeCode.AS4_PATH}),
-    ("8092-5-large-communities-length-11", IBGP, """
+    ("8092-6-large-communities-length-11", IBGP, """
         0000 0022                 # withdrawn 0, attributes 34
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
         c0 20 0b 0000fde8 00000001 000002  # LARGE_COMMUNITIES with length 11 (12 per value)
         18 010000                 # NLRI
-    """, WITHDRAW, "RFC 8092 §5", {}),
+    """, WITHDRAW, "RFC 8092 §6", {}),
     ("9234-5-otc-length-3", EBGP, """
         0000 001a                 # withdrawn 0, attributes 26
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
@@ -323,7 +324,7 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
            00                     #   reserved
            20 20010db8            #   NLRI 2001:db8::/32
     """, DISABLE, "RFC 7606 §7.11", {"disabled": {IPV6_UNICAST}}),
-    ("7.11-mp-reach-bad-prefix-length", IBGP, """
+    ("5.3-mp-reach-bad-prefix-length", IBGP, """
         0000 0026                 # withdrawn 0, attributes 38
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
@@ -332,28 +333,28 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
            10 20010db8000000000000000000000001  # next hop 2001:db8::1
            00                     #   reserved
            81                     #   NLRI prefix length 129 > 128
-    """, DISABLE, "RFC 7606 §7.11", {"disabled": {IPV6_UNICAST}}),
-    ("7.11-mp-reach-flags", IBGP, """
+    """, DISABLE, "RFC 7606 §5.3", {"disabled": {IPV6_UNICAST}}),
+    ("5.3-mp-reach-flags", IBGP, """
         0000 002a                 # withdrawn 0, attributes 42
         40 01 01 00               # ORIGIN IGP
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
         c0 0e 1a                  # MP_REACH_NLRI with flags 0xc0 (must be optional non-transitive)
            0002 01 10 20010db8000000000000000000000001 00 20 20010db8
-    """, DISABLE, "RFC 7606 §7.11", {"disabled": {IPV6_UNICAST}}),
-    ("7.12-mp-unreach-bad-prefix", IBGP, """
+    """, DISABLE, "RFC 7606 §5.3", {"disabled": {IPV6_UNICAST}}),
+    ("5.3-mp-unreach-bad-prefix", IBGP, """
         0000 0008                 # withdrawn 0, attributes 8
         80 0f 05                  # MP_UNREACH_NLRI, length 5
            0002 01                #   AFI 2, SAFI 1
            40 20                  #   withdrawn /64 with 1 of its 8 octets
-    """, DISABLE, "RFC 7606 §7.12", {"disabled": {IPV6_UNICAST}}),
-    ("3f-duplicate-origin-keeps-first", IBGP, """
+    """, DISABLE, "RFC 7606 §5.3", {"disabled": {IPV6_UNICAST}}),
+    ("3g-duplicate-origin-keeps-first", IBGP, """
         0000 0018                 # withdrawn 0, attributes 24
         40 01 01 00               # ORIGIN IGP (kept)
         40 02 06 02 01 0000fde8   # AS_PATH
         40 03 04 c0a84d01         # NEXT_HOP
         40 01 01 02               # ORIGIN again: discarded
         18 010000                 # NLRI
-    """, DISCARD, "RFC 7606 §3 (f)", {"origin": 0}),
+    """, DISCARD, "RFC 7606 §3 (g)", {"origin": 0}),
     ("4-attribute-length-overrun", IBGP, """
         0000 001b                 # withdrawn 0, attributes 27
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
@@ -372,18 +373,47 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
         40 02 06 02 01 0000fde8   # AS_PATH [65000]
         80 0e 1a 0002 01 10 20010db8000000000000000000000001 00 20 20010db8  # MP_REACH_NLRI
     """, NONE, "", {}),
-    ("3g-strongest-action-wins", IBGP, """
+    ("3h-strongest-action-wins", IBGP, """
         0000 0020                 # withdrawn 0, attributes 32
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
         40 06 01 00               # ATOMIC_AGGREGATE length 1: attribute discard
         c0 08 05 fde80001 00      # COMMUNITIES length 5: treat-as-withdraw
         18 010000                 # NLRI
     """, WITHDRAW, "RFC 7606 §7.8", {"issues": 2}),
-    ("5.2-attributes-without-nlri", IBGP, """
+    ("4271-6.3-attributes-without-nlri", IBGP, """
         0000 0014                 # withdrawn 0, attributes 20
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
-                                  # and no NLRI: nothing to announce, logged and ignored
-    """, NONE, "RFC 7606 §5.2", {"eor": None}),
+                                  # and no NLRI: a valid UPDATE that does nothing, logged
+    """, NONE, "RFC 4271 §6.3", {"eor": None}),
+    ("5.2-attribute-discard-without-nlri-is-not-escalated", IBGP, """
+        0000 0018                 # withdrawn 0, attributes 24
+        40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
+        40 06 01 00               # ATOMIC_AGGREGATE length 1: attribute discard (§7.6)
+                                  # no NLRI: §5.2 escalates only errors above attribute discard
+    """, DISCARD, "RFC 7606 §7.6", {"eor": None}),
+    ("5.2-malformed-mp-reach-is-not-escalated", IBGP, """
+        0000 001f                 # withdrawn 0, attributes 31
+        40 01 01 00 40 02 06 02 01 0000fde8  # ORIGIN, AS_PATH
+        80 0e 0f 0002 01 05 20010db800 00 20 20010db8  # MP_REACH_NLRI, next hop length 5
+    """, DISABLE, "RFC 7606 §7.11", {"disabled": {IPV6_UNICAST}}),
+    ("6793-6-as4-path-confederation-segments-dropped", IBGP2, """
+        0000 0023                 # withdrawn 0, attributes 35
+        40 01 01 00               # ORIGIN IGP
+        40 02 06 02 02 5ba0 fde8  # AS_PATH [23456 65000], 2-octet ASNs
+        40 03 04 c0a84d01         # NEXT_HOP
+        c0 11 0c                  # AS4_PATH, length 12
+           03 01 0000fde9         #   AS_CONFED_SEQUENCE [65001]: dropped, not the attribute
+           02 01 00061a80         #   AS_SEQUENCE [400000]: kept
+        18 010000                 # NLRI
+    """, NONE, "RFC 6793 §6", {"as4_path": ((2, (400000,)),)}),
+    ("4-as4-path-zero-length", IBGP2, """
+        0000 0017                 # withdrawn 0, attributes 23
+        40 01 01 00               # ORIGIN IGP
+        40 02 06 02 02 5ba0 fde8  # AS_PATH [23456 65000], 2-octet ASNs
+        40 03 04 c0a84d01         # NEXT_HOP
+        c0 11 00                  # AS4_PATH with length 0: malformed (RFC 7606 §4)
+        18 010000                 # NLRI
+    """, DISCARD, "RFC 6793 §6", {"absent": AttributeCode.AS4_PATH}),
     ("4724-end-of-rib", IBGP, """
         0000                      # withdrawn routes length 0
         0000                      # total path attribute length 0, and no NLRI: End-of-RIB
@@ -391,12 +421,12 @@ CASES: list[tuple[str, Negotiated, str, ErrorAction, str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 RESETS: list[tuple[str, Negotiated, str, int, bytes | None]] = [
-    ("4271-6.3-total-attribute-length-too-long", IBGP, """
+    ("3b-total-attribute-length-too-long", IBGP, """
         0000                      # withdrawn 0
         0020                      # total path attribute length 32: only 4 octets follow
         40 01 01 00               # ORIGIN
     """, 1, None),
-    ("4271-6.3-withdrawn-length-too-long", IBGP, """
+    ("3b-withdrawn-length-too-long", IBGP, """
         0010                      # withdrawn routes length 16: nothing follows
         0000
     """, 1, None),
@@ -410,25 +440,34 @@ RESETS: list[tuple[str, Negotiated, str, int, bytes | None]] = [
         40 01 01 00 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN, AS_PATH, NEXT_HOP
         18 0100                   # NLRI /24 with 2 of its 3 octets
     """, 10, None),
-    ("3h-withdrawn-syntax", IBGP, """
+    ("3i-withdrawn-syntax", IBGP, """
         0002 18 01                # withdrawn routes: a /24 with 1 of its 3 octets
         0000                      # no attributes
     """, 10, None),
-    ("3i-overrun-with-nothing-to-withdraw", IBGP, """
+    ("5.2-overrun-without-reachable-nlri", IBGP, """
         0000 0004                 # withdrawn 0, attributes 4
         40 01 05 00               # ORIGIN claims 5 octets: no prefixes anywhere to withdraw
     """, 1, None),
-    ("3f-duplicate-mp-unreach", IBGP, """
+    ("5.2-treat-as-withdraw-error-without-reachable-nlri", IBGP, """
+        0000 0014                 # withdrawn 0, attributes 20
+        40 01 01 03 40 02 06 02 01 0000fde8 40 03 04 c0a84d01  # ORIGIN 3 (undefined), ...
+                                  # no NLRI: the NLRI may not have been located right
+    """, 1, None),
+    ("5.2-withdrawn-routes-with-malformed-attribute", IBGP, """
+        0004 18 010000            # withdrawn routes: 1.0.0.0/24
+        0004 40 01 01 03          # ORIGIN 3 (undefined): a withdraw carries no attributes
+    """, 1, None),
+    ("3g-duplicate-mp-unreach", IBGP, """
         0000 000c                 # withdrawn 0, attributes 12
         80 0f 03 000201           # MP_UNREACH_NLRI IPv6 unicast
         80 0f 03 000201           # MP_UNREACH_NLRI again: Malformed Attribute List
     """, 1, None),
-    ("7.11-mp-reach-afi-unreadable", IBGP, """
+    ("5.3-mp-reach-afi-unreadable", IBGP, """
         0000 0012                 # withdrawn 0, attributes 18
         40 01 01 00 40 02 06 02 01 0000fde8  # ORIGIN, AS_PATH
         80 0e 02 0002             # MP_REACH_NLRI of 2 octets: no SAFI, so no family to disable
     """, 9, bytes.fromhex("800e020002")),
-    ("7.12-mp-unreach-afi-unreadable", IBGP, """
+    ("5.3-mp-unreach-afi-unreadable", IBGP, """
         0000 0004                 # withdrawn 0, attributes 4
         80 0f 01 00               # MP_UNREACH_NLRI of 1 octet
     """, 9, bytes.fromhex("800f0100")),
@@ -464,6 +503,10 @@ def test_rule(
         assert len(result.update.nlri) == checks["nlri"]
     if "issues" in checks:
         assert len(result.issues) == checks["issues"]
+    if "as4_path" in checks:
+        as4 = attrs.get(AttributeCode.AS4_PATH)
+        assert isinstance(as4, As4Path)
+        assert tuple((seg.type, seg.asns) for seg in as4.segments) == checks["as4_path"]
     if "eor" in checks:
         assert result.update.end_of_rib == checks["eor"]
     elif action is not ErrorAction.AFI_SAFI_DISABLE:

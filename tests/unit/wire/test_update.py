@@ -149,13 +149,17 @@ def test_encode_refuses_too_long() -> None:
     assert len(encode_update(Update((), BASE, many), extended)) > 4096  # RFC 8654
 
 
-def test_pack_ipv4_combines_withdrawals_and_announcements() -> None:
+def test_pack_ipv4_never_mixes_withdrawals_and_announcements() -> None:
+    # RFC 7606 §5.1: "An UPDATE message MUST NOT contain more than one of the following:
+    # non-empty Withdrawn Routes field, non-empty Network Layer Reachability Information field,
+    # MP_REACH_NLRI attribute, and MP_UNREACH_NLRI attribute."
     withdraw = [key("10.9.0.0/16")]
     announce = [key("10.0.0.0/24"), key("10.1.0.0/24")]
     messages = pack_update_messages(IPV4_UNICAST, BASE, announce, withdraw, IBGP)
-    assert len(messages) == 1
-    result = decode_update(split(messages[0]), IBGP)
-    assert result.update == Update(tuple(withdraw), BASE, tuple(announce))
+    assert len(messages) == 2
+    first, second = (decode_update(split(m), IBGP).update for m in messages)
+    assert first == Update(tuple(withdraw))
+    assert second == Update((), BASE, tuple(announce))
 
 
 def test_pack_ipv6_uses_mp_attributes_first() -> None:
@@ -310,7 +314,12 @@ def test_pack_ipv4_with_rfc8950_ipv6_next_hop_uses_mp_reach() -> None:
     attrs = V6.replace(MpReachNlri(1, 1, (IPv6Address("2001:db8::1"),)))
     announce = [key("10.0.0.0/24"), key("10.0.1.0/24")]
     messages = pack_update_messages(IPV4_UNICAST, attrs, announce, (), IBGP)
-    update = decode_update(split(messages[0]), IBGP).update
+    # RFC 7606 §7.11: the receiver expects a 16-octet IPv4 next hop only with RFC 8950 on.
+    enh = Negotiated(
+        families=IBGP.families, local_as=65000, peer_as=65000,
+        extended_next_hop=frozenset({IPV4_UNICAST}),
+    )  # fmt: skip
+    update = decode_update(split(messages[0]), enh).update
     assert update.nlri == ()
     assert update.attributes.mp_reach == MpReachNlri(
         1, 1, (IPv6Address("2001:db8::1"),), tuple(announce)

@@ -1,0 +1,53 @@
+"""House rules that CI enforces: ruff and mypy --strict clean, the core free of I/O imports.
+
+ruff's TID251 rule (pyproject.toml) bans asyncio, socket, time and pyroute2 in the protocol core
+(wire/, fsm, session, rib/); this test runs ruff so the ban holds on every CI run, not only on a
+developer's machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_is_clean() -> None:
+    if shutil.which("ruff") is None and _run(sys.executable, "-m", "ruff", "--version").returncode:
+        pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
+    result = _run(sys.executable, "-m", "ruff", "check", "pybgp", "tests", "benchmarks",
+                  "examples")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    if _run(sys.executable, "-m", "mypy", "--version").returncode:
+        pytest.skip("mypy is not installed (pip install -e '.[test]' installs it)")
+    result = _run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_protocol_core_imports_no_io() -> None:
+    """Belt and braces for the ruff rule: grep the core for the banned imports."""
+    core = [*(ROOT / "pybgp" / "wire").glob("*.py"), *(ROOT / "pybgp" / "rib").glob("*.py"),
+            ROOT / "pybgp" / "fsm.py", ROOT / "pybgp" / "fsm_types.py",
+            ROOT / "pybgp" / "session.py"]
+    banned = ("asyncio", "socket", "time", "pyroute2")
+    offenders = []
+    for path in core:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("import", "from"):
+                module = words[1].split(".")[0]
+                if module in banned:
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,30 @@ if TYPE_CHECKING:
 __all__ = ["ExaBgpPeer", "ExaRoute", "exabgp_available", "exabgp_config"]
 
 
+def exabgp_command() -> str | None:
+    """The ``exabgp`` program: beside this Python first (the README runs the tests as
+    ``.venv/bin/python -m pytest`` without activating the venv, so its bin is not on PATH),
+    else on PATH; None when neither has it."""
+    beside = Path(sys.executable).parent / "exabgp"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("exabgp")
+
+
+def _exabgp() -> str:
+    command = exabgp_command()
+    if command is None:
+        raise RuntimeError(exabgp_available())
+    return command
+
+
 def exabgp_available() -> str | None:
     """None when the ``exabgp`` command is installed, else the exact reason it is not."""
-    if shutil.which("exabgp") is None:
-        return "ExaBGP is not installed (no `exabgp` on PATH; pip install exabgp)"
+    if exabgp_command() is None:
+        return (
+            "ExaBGP is not installed (no `exabgp` beside this Python or on PATH; "
+            "pip install exabgp, or pip install -e '.[test]')"
+        )
     return None
 
 
@@ -149,7 +170,7 @@ class ExaBgpPeer:
     def validate(self) -> None:
         """``exabgp validate CONF``: raise AssertionError with ExaBGP's words on a bad config."""
         result = subprocess.run(
-            ["exabgp", "validate", str(self.config_path)],
+            [_exabgp(), "validate", str(self.config_path)],
             capture_output=True,
             text=True,
             check=False,
@@ -165,7 +186,7 @@ class ExaBgpPeer:
     def start(self) -> None:
         """Start ExaBGP (it connects out to its neighbor on its own)."""
         self.process = self.node.spawn(
-            ["exabgp", "server", str(self.config_path)],
+            [_exabgp(), "server", str(self.config_path)],
             log_path=self.stdout_path,
             env=self.env,
             name=self.name,

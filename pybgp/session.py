@@ -307,10 +307,14 @@ def collision_loser(local_router_id: IPv4Address, existing: Session, new: Sessio
 
     The BGP identifiers are compared as unsigned integers; when ours is the lower, the
     connection *we* initiated is closed, otherwise the one the peer initiated. A collision with
-    an Established session always closes the new connection.
+    an Established session always closes the other connection.
     """
     if existing.state is State.ESTABLISHED:
         return new
+    if new.state is State.ESTABLISHED:
+        # Whichever connection reached Established first stays: closing an Established
+        # session over a collision would tear down a working session (RFC 4271 §6.8).
+        return existing
     peer_id = existing.peer_router_id or new.peer_router_id
     if peer_id is None or existing.outgoing == new.outgoing:
         return new

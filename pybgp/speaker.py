@@ -70,7 +70,7 @@ from pybgp.fsm import (
 )
 from pybgp.kernel import KernelSync, RouteInstaller
 from pybgp.logs import PeerAdapter, peer_logger
-from pybgp.rib import PeerInfo, Rib, RibOptions, RibOutput
+from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session, SessionConfig, collision_loser
 from pybgp.speaker_events import (
     BestPathChanged,
@@ -331,6 +331,28 @@ class Speaker:
         """
         return await apply_config(self, new)
 
+    def set_policies(
+        self,
+        address: str | IPv4Address | IPv6Address,
+        import_policy: Policy | None = None,
+        export_policy: Policy | None = None,
+    ) -> None:
+        """Give a peer import/export policies (``Route -> Route | None`` callables, None =
+        accept everything) without resetting its session.
+
+        Import: re-applied to the routes already received (soft reconfiguration) or asked for
+        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent.
+        """
+        peer = self._peers.get(str(address))
+        if peer is None:
+            raise KeyError(f"no peer {address}")
+        peer.info = attrs.evolve(
+            peer.info, import_policy=import_policy, export_policy=export_policy
+        )
+        self._rib_output(
+            self.rib.set_policies(peer.peer_id, import_=import_policy, export=export_policy)
+        )
+
     def update_policies(self, config: PeerConfig) -> None:
         """Apply the filters of ``config`` to its running peer, keeping the session up.
 
@@ -341,14 +363,8 @@ class Speaker:
         peer = self._peers.get(str(config.address))
         if peer is None:
             return
-        import_policy, export_policy = peer_policies(self.config, config)
         peer.config = config
-        peer.info = attrs.evolve(
-            peer.info, import_policy=import_policy, export_policy=export_policy
-        )
-        self._rib_output(
-            self.rib.set_policies(peer.peer_id, import_=import_policy, export=export_policy)
-        )
+        self.set_policies(config.address, *peer_policies(self.config, config))
 
     def peers(self) -> tuple[PeerStatus, ...]:
         """Every peer's status (configured and dynamic)."""
@@ -406,7 +422,11 @@ class Speaker:
         state: State = State.ESTABLISHED,
         timeout: float | None = None,
     ) -> PeerStatus:
-        """Wait until the peer's session is in ``state``; raise TimeoutError after ``timeout``."""
+        """Wait until the peer's session is in ``state``; raise TimeoutError after ``timeout``.
+
+        The status returned is read when the event is handled; should the session already have
+        left ``state`` again by then (a collision resolved, say), waiting goes on.
+        """
         peer_id = str(address)
         snapshot, stream = self.subscribe()
         with stream:
@@ -421,8 +441,8 @@ class Speaker:
                         and event.new is state
                     ):
                         current = self.peer(peer_id)
-                        assert current is not None
-                        return current
+                        if current is not None and current.state is state:
+                            return current
         raise RuntimeError("the speaker stopped")
 
     def status(self) -> dict[str, Any]:

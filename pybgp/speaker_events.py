@@ -80,6 +80,11 @@ class PeerStatus:
     accepted: int = 0
     advertised: int = 0
     negotiated: NegotiatedSession | None = None
+    updates_in: int = 0
+    """UPDATE messages received on the current session."""
+    updates_out: int = 0
+    """UPDATE messages sent on the current session."""
+    description: str = ""
 
 
 @attrs.frozen
@@ -223,10 +228,45 @@ def status_dict(section: SpeakerSection, rib: Rib, peers: Sequence[PeerStatus]) 
                 "received": s.received,
                 "accepted": s.accepted,
                 "advertised": s.advertised,
+                **_session_details(s),
             }
             for s in peers
         ],
     }
+
+
+def _session_details(status: PeerStatus) -> dict[str, Any]:
+    """Beyond the contract's keys: what the session negotiated, and message counters."""
+    details: dict[str, Any] = {
+        "description": status.description,
+        "updates_in": status.updates_in,
+        "updates_out": status.updates_out,
+    }
+    negotiated = status.negotiated
+    if negotiated is None:
+        return details
+    capabilities = [
+        name
+        for name, present in (
+            ("four-octet-as", negotiated.negotiated.four_octet_as),
+            ("route-refresh", negotiated.route_refresh),
+            ("enhanced-route-refresh", negotiated.enhanced_route_refresh),
+            ("extended-message", negotiated.negotiated.extended_message),
+            ("graceful-restart (peer)", negotiated.graceful_restart is not None),
+            ("add-path", bool(negotiated.negotiated.add_path_receive
+                              or negotiated.negotiated.add_path_send)),
+        )
+        if present
+    ]
+    details.update(
+        router_id=str(negotiated.peer_router_id),
+        hold_time=negotiated.hold_time,
+        keepalive_time=negotiated.keepalive_time,
+        families=sorted(family_name(f) for f in negotiated.families),
+        capabilities=capabilities,
+        hostname=negotiated.hostname,
+    )
+    return details
 
 
 def peer_status(
@@ -253,4 +293,7 @@ def peer_status(
         accepted=accepted,
         advertised=advertised,
         negotiated=session.negotiated,
+        updates_in=session.updates_received,
+        updates_out=session.updates_sent,
+        description=config.description,
     )

@@ -52,6 +52,11 @@ class KernelSyncOptions:
                 values[name] = getattr(kernel, name)
         if hasattr(kernel, "encapsulation"):
             values["encapsulation"] = Encapsulation(str(kernel.encapsulation))
+        source = getattr(kernel, "source_address", None)
+        if isinstance(source, ipaddress.IPv4Address):
+            values["source_ipv4"] = source
+        elif isinstance(source, ipaddress.IPv6Address):
+            values["source_ipv6"] = source
         values.update(more)
         return cls(**values)
 

@@ -159,6 +159,10 @@ def test_status_and_routes_follow_the_contract(nodes: dict[str, Node]) -> None:
                            "state": "Established", "received": 1, "accepted": 1,
                            "advertised": 1}
     assert peer["since"].endswith("Z")
+    # Beyond the contract: what the session negotiated, and message counters.
+    assert peer["families"] == ["ipv4"] and peer["hold_time"] == 90
+    assert {"four-octet-as", "route-refresh"} <= set(peer["capabilities"])
+    assert peer["router_id"] == "127.0.4.2" and peer["updates_in"] >= 1
 
     routes = a.ask("routes")["routes"]
     by_prefix = {r["prefix"]: r for r in routes}

@@ -323,3 +323,20 @@ def test_options_from_config_section_and_installer_factory() -> None:
     assert isinstance(installer_for("none"), NullInstaller)
     with pytest.raises(ValueError, match="bogus"):
         installer_for("bogus")
+
+
+def test_kernel_options_take_the_preferred_source_from_the_config() -> None:
+    """``[kernel] source_address`` becomes RTA_PREFSRC for routes of its family."""
+    from pybgp.config import parse_config
+    from pybgp.kernel import KernelSyncOptions
+
+    def options(source: str) -> KernelSyncOptions:
+        config = parse_config({
+            "speaker": {"asn": 64512, "router_id": "10.0.0.1"},
+            "kernel": {"adapter": "memory", "source_address": source},
+        })
+        return KernelSyncOptions.from_config(config.kernel)
+
+    assert str(options("10.0.0.1").source_ipv4) == "10.0.0.1"
+    assert options("10.0.0.1").source_ipv6 is None
+    assert str(options("fd00::1").source_ipv6) == "fd00::1"

@@ -366,6 +366,17 @@ def test_collision_with_established_closes_new() -> None:
     assert collision_loser(A_ID, pair.a, new) is new
 
 
+def test_collision_never_closes_an_established_newcomer() -> None:
+    """RFC 4271 §6.8: the Established connection stays, even when it is the newer one
+    (the rule by BGP identifier alone would have closed it here)."""
+    pair = make_pair()
+    pair.connect()
+    assert pair.a.state is State.ESTABLISHED
+    older = make_open_confirm(A_ID, B_ID, outgoing=not pair.a.outgoing)
+    assert collision_loser(A_ID, older, pair.a) is older
+    assert collision_loser(B_ID, older, pair.a) is older
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     junk=st.binary(min_size=1, max_size=120),

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -152,6 +153,7 @@ def test_status_and_routes_follow_the_contract(nodes: dict[str, Node]) -> None:
     assert status["asn"] == 64512 and status["router_id"] == "127.0.4.1"
     assert set(status) >= {"asn", "router_id", "rib", "kernel", "peers"}
     assert status["kernel"]["failed"] == 0
+    assert stat.S_IMODE(os.stat(a.socket).st_mode) == 0o600  # the control socket's default
     (peer,) = status["peers"]
     assert set(peer) >= {"address", "asn", "type", "state", "since", "info", "received",
                          "accepted", "advertised"}

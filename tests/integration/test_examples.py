@@ -25,6 +25,7 @@ from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pybgp import PeerConfig, Speaker, SpeakerConfig, SpeakerSection, parse_config
 
@@ -277,7 +278,6 @@ async def test_embed_events_prints_best_path_changes(run_example: Starter) -> No
 
 
 def test_daemonset_config_template_renders_to_a_valid_config() -> None:
-    yaml = pytest.importorskip("yaml")
     documents = list(yaml.safe_load_all((EXAMPLES / "deploy" / "daemonset.yaml").read_text()))
     kinds = [d["kind"] for d in documents]
     assert kinds == ["ConfigMap", "DaemonSet"]

@@ -8,9 +8,9 @@ and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time betw
 * one :class:`~pybgp.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection reports
   to the speaker (``connection_*`` callbacks), which feeds received bytes to the connection's
   session and carries out the returned actions (write, close, hand UPDATEs to the RIB...);
-* one :class:`_Driver` per session holds its single ``loop.call_at`` handle, re-armed to
+* one :class:`Driver` per session holds its single ``loop.call_at`` handle, re-armed to
   ``session.next_deadline()`` after every input (the aioquic pattern);
-* one :class:`_Peer` per configured (or dynamic) neighbour holds its main driver and, during a
+* one :class:`Peer` per configured (or dynamic) neighbour holds its main driver and, during a
   connection collision, a second *candidate* driver; when either reaches OpenConfirm the
   RFC 4271 §6.8 rule (:func:`~pybgp.session.collision_loser`) closes one with Cease/7.
 
@@ -42,10 +42,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from types import TracebackType
 from typing import Any, Final
 
@@ -66,12 +65,12 @@ from pybgp.fsm import (
     SessionUp,
     State,
     StateChange,
-    Timer,
 )
 from pybgp.kernel import KernelSync, RouteInstaller
-from pybgp.logs import PeerAdapter, peer_logger
-from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
-from pybgp.session import Session, SessionConfig, collision_loser
+from pybgp.logs import peer_logger
+from pybgp.rib import Policy, Rib, RibOptions, RibOutput
+from pybgp.session import Session, collision_loser
+from pybgp.speaker_connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker_events import (
     BestPathChanged,
     EventStream,
@@ -87,10 +86,11 @@ from pybgp.speaker_events import (
     status_dict,
 )
 from pybgp.speaker_kernel import INITIAL_SYNC, current_best_paths, feed_kernel, make_kernel_sync
+from pybgp.speaker_peer import CONNECTED, Connection, Driver, Peer, clean_address
 from pybgp.speaker_reload import apply_config
 from pybgp.wire.constants import CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
-from pybgp.wire.notification import Notification, encode_notification
+from pybgp.wire.notification import Notification
 
 __all__ = [
     "BestPathChanged",
@@ -105,77 +105,15 @@ __all__ = [
 
 log = logging.getLogger("pybgp.speaker")
 
-WRITE_HIGH_WATER: Final = 256 * 1024
-"""Per-connection transport buffer above which UPDATE production for the peer pauses."""
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
-
-_CONNECTED: Final = (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED)
-_UNCONNECTED: Final = (State.CONNECT, State.ACTIVE)
-
-# --------------------------------------------------------------------------------------------
-# Per-connection, per-session and per-peer state
-
-
-_Connection = tcp.BgpConnection["_Driver"]
-
-
-@attrs.define(eq=False)
-class _Driver:
-    """One session, its connection, its timer and its connect task."""
-
-    peer: _Peer
-    session: Session
-    conn: _Connection | None = None
-    timer: asyncio.TimerHandle | None = None
-    timer_at: float | None = None
-    connect_task: asyncio.Task[None] | None = None
-    connect_started: float = 0.0
-
-    def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = None
-        self.timer_at = None
-        if self.connect_task is not None:
-            self.connect_task.cancel()
-            self.connect_task = None
-
-
-@attrs.define(eq=False)
-class _Peer:
-    """A neighbour: its config, its RIB description, its main and candidate sessions."""
-
-    config: PeerConfig
-    session_config: SessionConfig
-    info: PeerInfo
-    log: PeerAdapter
-    main: _Driver = attrs.field(init=False)
-    candidate: _Driver | None = None
-    since: float = attrs.field(factory=time.time)
-    dynamic: bool = False
-    removed: bool = False
-    end_of_rib_pending: frozenset[tuple[int, int]] | None = None
-    """Families whose End-of-RIB the peer has not sent yet (None: never up)."""
-
-    @property
-    def peer_id(self) -> str:
-        return self.info.peer_id
-
-
-def _clean_address(text: str) -> IPv4Address | IPv6Address:
-    """The address of a peername: scope ids dropped, IPv4-mapped IPv6 turned into IPv4."""
-    address = ip_address(text.split("%", 1)[0])
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 # --------------------------------------------------------------------------------------------
 # The speaker
 
 
-class Speaker:
+class Speaker(ConnectionHandling):
     """A BGP speaker: ``async with Speaker(config) as speaker: ...``.
 
     ``rib`` may be given to share or pre-fill a routing table; by default one is built from
@@ -208,10 +146,10 @@ class Speaker:
         )
         """The routing table: the speaker calls add_peer/peer_up/peer_down/apply_update/
         route_refresh/originate on it and sends the messages of every RibOutput."""
-        self._peers: dict[str, _Peer] = {}
+        self._peers: dict[str, Peer] = {}
         self._listener = tcp.Listener()
         self._subscribers: set[EventStream] = set()
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._stopping = False
@@ -250,7 +188,7 @@ class Speaker:
             await self._listener.open(
                 section.listen_address,
                 section.listen_port,
-                lambda: _Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
+                lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
             await self._start_kernel()
         except BaseException:
@@ -402,9 +340,16 @@ class Speaker:
 
     # ---------------------------------------------------------------- events
 
-    def subscribe(self) -> tuple[Snapshot, EventStream]:
-        """A snapshot of peers and routes plus the stream of every later event (atomic)."""
-        snapshot = Snapshot(self.peers(), tuple(self.rib.routes()))
+    def subscribe(self, *, routes: bool = True) -> tuple[Snapshot, EventStream]:
+        """A snapshot of peers and routes plus the stream of every later event (atomic: no
+        event falls between the two).
+
+        ``routes=False`` leaves the Loc-RIB out of the snapshot (``Snapshot.routes`` is empty):
+        copying a million-route table takes seconds, which a caller interested in sessions
+        only should not pay.
+        """
+        table = tuple(self.rib.routes()) if routes else ()
+        snapshot = Snapshot(self.peers(), table)
         stream = EventStream(asyncio.Queue(), self._subscribers.discard)
         if self._running:
             self._subscribers.add(stream)
@@ -414,7 +359,7 @@ class Speaker:
 
     def events(self) -> EventStream:
         """The stream of events from now on (``async for event in speaker.events()``)."""
-        return self.subscribe()[1]
+        return self.subscribe(routes=False)[1]
 
     async def wait_state(
         self,
@@ -428,7 +373,7 @@ class Speaker:
         left ``state`` again by then (a collision resolved, say), waiting goes on.
         """
         peer_id = str(address)
-        snapshot, stream = self.subscribe()
+        snapshot, stream = self.subscribe(routes=False)
         with stream:
             for status in snapshot.peers:
                 if status.address == peer_id and status.state is state:
@@ -455,16 +400,16 @@ class Speaker:
         for stream in self._subscribers:
             stream._put(event)
 
-    def _status(self, peer: _Peer) -> PeerStatus:
+    def _status(self, peer: Peer) -> PeerStatus:
         return peer_status(
             peer.config, peer.main.session, peer.since, self.rib, self.config.speaker.asn
         )
 
-    def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> _Peer:
+    def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         section = self.config.speaker
         peer_id = str(config.address)
         info = peer_info(section, config, *peer_policies(self.config, config))
-        peer = _Peer(
+        peer = Peer(
             config=config,
             session_config=session_config(section, config),
             info=info,
@@ -487,13 +432,13 @@ class Speaker:
         )
         return peer
 
-    def _new_driver(self, peer: _Peer, *, auto_restart: bool) -> _Driver:
+    def _new_driver(self, peer: Peer, *, auto_restart: bool) -> Driver:
         session = Session(peer.session_config)
         session.fsm.auto_restart = auto_restart
         session.state_since = self._loop.time()
-        return _Driver(peer, session)
+        return Driver(peer, session)
 
-    def _stop_peer(self, peer: _Peer, now: float, message: str, subcode: int) -> None:
+    def _stop_peer(self, peer: Peer, now: float, message: str, subcode: int) -> None:
         peer.removed = True
         for driver in (peer.candidate, peer.main):
             if driver is None:
@@ -501,7 +446,7 @@ class Speaker:
             self._run(driver, driver.session.stop(now, message, subcode))
             driver.cancel()
 
-    def _forget_peer(self, peer: _Peer) -> None:
+    def _forget_peer(self, peer: Peer) -> None:
         peer.removed = True
         for driver in (peer.main, peer.candidate):
             if driver is not None:
@@ -512,205 +457,9 @@ class Speaker:
                 self._listener.set_md5(peer.config.address, "", None)
             self._rib_output(self.rib.remove_peer(peer.peer_id))
 
-    # ---------------------------------------------------------------- listening / accepting
-
-    def _accepted(self, conn: _Connection) -> None:
-        """An incoming connection: hand it to its peer's session, or refuse it."""
-        now = self._loop.time()
-        try:
-            address = _clean_address(conn.remote)
-        except ValueError:
-            conn.close()
-            return
-        peer = self._peers.get(str(address))
-        if peer is None and self._running:
-            template = self.config.peer_for(address)
-            if template is not None and template.from_range is not None:
-                peer = self._add_peer(template, dynamic=True)
-                self._run(peer.main, peer.main.session.start(now, passive=True))
-        if peer is None or not self._running:
-            log.warning(
-                "connection from %s refused: no configured peer or dynamic range matches",
-                address,
-            )
-            conn.close()
-            return
-        main = peer.main
-        idle_hold = main.session.fsm.deadline(Timer.IDLE_HOLD)
-        if main.session.state is State.IDLE and idle_hold is not None:
-            # In the error wait (DampPeerOscillations) yet the peer calls: accept, or two
-            # speakers in error wait would keep refusing each other.
-            self._run(main, main.session.start(now, passive=True, automatic=True))
-        state = main.session.state
-        if state in _UNCONNECTED and main.conn is None:
-            self._attach(main, conn, outgoing=False, now=now)
-        elif state in (State.OPEN_SENT, State.OPEN_CONFIRM) and peer.candidate is None:
-            # RFC 4271 §6.8: keep both until an OPEN tells us the peer's BGP identifier.
-            candidate = self._new_driver(peer, auto_restart=False)
-            peer.candidate = candidate
-            self._run(candidate, candidate.session.start(now, passive=True))
-            self._attach(candidate, conn, outgoing=False, now=now)
-        else:
-            # Established (RFC 4271 §6.8: close the new connection) or stopped / waiting.
-            subcode = (
-                CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
-                if state is State.ESTABLISHED or state in _CONNECTED
-                else CeaseSubcode.CONNECTION_REJECTED
-            )
-            peer.log.info("incoming connection refused: session is %s", state)
-            conn.write(encode_notification(Notification(ErrorCode.CEASE, subcode)))
-            conn.close()
-
-    def _attach(self, driver: _Driver, conn: _Connection, *, outgoing: bool, now: float) -> None:
-        conn.context = driver
-        driver.conn = conn
-        self._socket_options(driver.peer, conn)
-        self._run(driver, driver.session.connection_made(now, outgoing=outgoing))
-
-    def _socket_options(self, peer: _Peer, conn: _Connection) -> None:
-        if conn.transport is None:
-            return
-        sock = conn.transport.get_extra_info("socket")
-        if sock is None:
-            return
-        ttl, hops = self._ttl(peer)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if hops is not None:
-                tcp.set_ttl_security(sock, hops)
-            elif ttl is not None:
-                tcp.set_ttl(sock, ttl)
-        except OSError as exc:
-            peer.log.warning("cannot set TTL options: %s", exc)
-
-    def _ttl(self, peer: _Peer) -> tuple[int | None, int | None]:
-        """(TTL, GTSM hops): RFC 5082 GTSM when ``ttl_security`` (hops = ``multihop`` or 1),
-        else the ``multihop`` TTL, by default 1 for eBGP and 255 for iBGP."""
-        config = peer.config
-        if config.ttl_security:
-            return None, config.multihop or 1
-        if config.multihop is not None:
-            return config.multihop, None
-        return (255 if config.asn == self.config.speaker.asn else 1), None
-
-    # ---------------------------------------------------------------- connecting
-
-    def _start_connect(self, driver: _Driver) -> None:
-        peer = driver.peer
-        if driver.connect_task is not None and not driver.connect_task.done():
-            driver.connect_task.cancel()
-            waited = self._loop.time() - driver.connect_started
-            reason = (
-                f"connect to {peer.peer_id} port {peer.config.port} timed out after {waited:.0f} s"
-            )
-            if peer.config.password:
-                reason += "; TCP MD5 configured: check the password"
-            driver.session.fsm.last_reason = reason
-            peer.log.info("%s", reason)
-        driver.connect_started = self._loop.time()
-        task = self._loop.create_task(self._connect(driver))
-        driver.connect_task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _connect(self, driver: _Driver) -> None:
-        config = driver.peer.config
-        # Give up on an attempt a little before the ConnectRetryTimer would (0.75 x with jitter),
-        # so that a hanging connect (SYNs dropped: wrong TCP MD5 key, filtered port) shows as a
-        # failure with its reason rather than as a silent retry.
-        limit = max(0.2, 0.7 * driver.peer.session_config.timers.connect_retry_time)
-        where = f"connect to {config.address} port {config.port}"
-        ttl, hops = self._ttl(driver.peer)
-        try:
-            conn = await tcp.open_connection(
-                lambda: _Connection(self, outgoing=True, high_water=WRITE_HIGH_WATER),
-                config.address,
-                config.port,
-                local_address=config.local_address,
-                password=config.password,
-                ttl=ttl,
-                ttl_security_hops=hops,
-                timeout=limit,
-            )
-        except TimeoutError:
-            self._connect_failed(driver, f"{where} timed out after {limit:.1f} s")
-            return
-        except OSError as exc:
-            self._connect_failed(driver, f"{where} failed: {exc.strerror or exc}")
-            return
-        if driver.connect_task is asyncio.current_task():
-            driver.connect_task = None
-        self._outgoing_connected(driver, conn)
-
-    def _connect_failed(self, driver: _Driver, reason: str) -> None:
-        if driver.connect_task is asyncio.current_task():
-            driver.connect_task = None
-        peer = driver.peer
-        if peer.removed or not self._running:
-            return
-        if driver.session.state is State.CONNECT:
-            if peer.config.password and "timed out" in reason:
-                reason += "; TCP MD5 configured: check the password"
-            self._run(driver, driver.session.connect_failed(self._loop.time(), reason))
-        else:
-            peer.log.debug("%s (ignored: session is %s)", reason, driver.session.state)
-
-    def _outgoing_connected(self, driver: _Driver, conn: _Connection) -> None:
-        self._connections.add(conn)
-        peer = driver.peer
-        now = self._loop.time()
-        if peer.removed or not self._running:
-            conn.close()
-            return
-        main = peer.main
-        if main.session.state in _UNCONNECTED and main.conn is None:
-            self._attach(main, conn, outgoing=True, now=now)
-        elif main.session.state in (State.OPEN_SENT, State.OPEN_CONFIRM) and peer.candidate is None:
-            candidate = self._new_driver(peer, auto_restart=False)
-            peer.candidate = candidate
-            self._run(candidate, candidate.session.start(now, passive=True))
-            self._attach(candidate, conn, outgoing=True, now=now)
-        else:
-            conn.close()
-
-    # ---------------------------------------------------------------- connection callbacks
-
-    def connection_accepted(self, conn: _Connection) -> None:
-        """tcp.ConnectionOwner: an incoming connection."""
-        self._connections.add(conn)
-        self._accepted(conn)
-
-    def connection_data(self, conn: _Connection, data: bytes) -> None:
-        """tcp.ConnectionOwner: bytes for the connection's session."""
-        driver = conn.context
-        if driver is not None:
-            self._run(driver, driver.session.receive_data(data, self._loop.time()))
-
-    def connection_closed(self, conn: _Connection, exc: Exception | None) -> None:
-        """tcp.ConnectionOwner: the connection is gone."""
-        self._connections.discard(conn)
-        driver, conn.context = conn.context, None
-        if driver is not None and driver.conn is conn:
-            driver.conn = None
-            reason = f"connection lost: {exc}" if exc else "connection closed by the peer"
-            self._run(driver, driver.session.connection_lost(self._loop.time(), reason))
-
-    def connection_paused(self, conn: _Connection) -> None:
-        """tcp.ConnectionOwner: writes are not keeping up (RFC 9687 send hold timer starts)."""
-        driver = conn.context
-        if driver is not None:
-            self._run(driver, driver.session.send_stalled(self._loop.time()))
-
-    def connection_resumed(self, conn: _Connection) -> None:
-        """tcp.ConnectionOwner: writes move again; send what waited."""
-        driver = conn.context
-        if driver is not None:
-            self._run(driver, driver.session.send_drained(self._loop.time()))
-            self._drain(driver)
-
     # ---------------------------------------------------------------- actions
 
-    def _run(self, driver: _Driver, actions: list[Action]) -> None:
+    def _run(self, driver: Driver, actions: list[Action]) -> None:
         """Carry out a session's actions, then re-arm its timer."""
         peer = driver.peer
         notification: Notification | None = None
@@ -763,12 +512,12 @@ class Speaker:
         if check_collision:
             self._after_state_change(peer)
 
-    def _session_up(self, driver: _Driver, negotiated: NegotiatedSession) -> None:
+    def _session_up(self, driver: Driver, negotiated: NegotiatedSession) -> None:
         peer = driver.peer
         if peer.info.local_address is None and driver.conn is not None and driver.conn.transport:
             sockname = driver.conn.transport.get_extra_info("sockname")
             if sockname:
-                local = _clean_address(str(sockname[0]))
+                local = clean_address(str(sockname[0]))
                 peer.info = attrs.evolve(peer.info, local_address=local)
                 self._rib_output(self.rib.add_peer(peer.info))
         peer.end_of_rib_pending = negotiated.families
@@ -782,7 +531,7 @@ class Speaker:
             )
         )
 
-    def _after_state_change(self, peer: _Peer) -> None:
+    def _after_state_change(self, peer: Peer) -> None:
         """Collision detection (RFC 4271 §6.8), candidate promotion, dynamic peer clean-up."""
         candidate = peer.candidate
         main = peer.main
@@ -792,9 +541,9 @@ class Speaker:
             if cstate is State.IDLE:
                 candidate.cancel()
                 peer.candidate = None
-            elif cstate not in _CONNECTED:
+            elif cstate not in CONNECTED:
                 pass  # being set up: the connection is attached next
-            elif mstate not in _CONNECTED:
+            elif mstate not in CONNECTED:
                 self._promote(peer, "the other connection went down")
             elif State.OPEN_CONFIRM in (cstate, mstate) or State.ESTABLISHED in (cstate, mstate):
                 loser = collision_loser(
@@ -818,7 +567,7 @@ class Speaker:
         ):
             self._forget_peer(peer)
 
-    def _promote(self, peer: _Peer, reason: str) -> None:
+    def _promote(self, peer: Peer, reason: str) -> None:
         candidate = peer.candidate
         assert candidate is not None
         old = peer.main
@@ -826,7 +575,7 @@ class Speaker:
         peer.candidate = None
         candidate.session.fsm.auto_restart = not peer.dynamic
         old_state = old.session.state
-        if old_state in _CONNECTED:
+        if old_state in CONNECTED:
             pass  # the caller dumps it
         else:
             old.cancel()
@@ -835,7 +584,7 @@ class Speaker:
             PeerStateChanged(peer.peer_id, old_state, candidate.session.state, reason, None)
         )
 
-    def _arm(self, driver: _Driver) -> None:
+    def _arm(self, driver: Driver) -> None:
         deadline = driver.session.next_deadline()
         if deadline == driver.timer_at:
             return
@@ -846,7 +595,7 @@ class Speaker:
             None if deadline is None else self._loop.call_at(deadline, self._on_timer, driver)
         )
 
-    def _on_timer(self, driver: _Driver) -> None:
+    def _on_timer(self, driver: Driver) -> None:
         when = driver.timer_at
         driver.timer = None
         driver.timer_at = None
@@ -879,7 +628,7 @@ class Speaker:
                     peer.main.session.automatic_stop(self._loop.time(), notification, reason),
                 )
 
-    def _send_updates(self, driver: _Driver, messages: Sequence[bytes]) -> None:
+    def _send_updates(self, driver: Driver, messages: Sequence[bytes]) -> None:
         conn = driver.conn
         if conn is None or driver.session.state is not State.ESTABLISHED:
             return
@@ -894,7 +643,7 @@ class Speaker:
                 conn.backlog.extend(messages[index + 1 :])
                 break
 
-    def _drain(self, driver: _Driver) -> None:
+    def _drain(self, driver: Driver) -> None:
         conn = driver.conn
         if conn is None:
             return

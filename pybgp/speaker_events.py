@@ -89,7 +89,7 @@ class PeerStatus:
 
 @attrs.frozen
 class Snapshot:
-    """The state at subscription time: every peer and every Loc-RIB entry."""
+    """The state at subscription time: every peer and (unless left out) every Loc-RIB entry."""
 
     peers: tuple[PeerStatus, ...]
     routes: tuple[RouteEntry, ...]

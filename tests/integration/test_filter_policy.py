@@ -7,9 +7,12 @@ import socket
 from ipaddress import IPv4Address, ip_network
 from typing import Any
 
+import pytest
+
 from pybgp import Speaker, parse_config
 from pybgp.filter_policy import filter_policy
 from pybgp.fsm import State
+from pybgp.rib import Rib
 from pybgp.rib.policy import Route
 from pybgp.wire.nlri import network_from_prefix, prefix_from_network
 
@@ -116,3 +119,28 @@ async def test_import_filter_and_a_reload_that_keeps_the_session() -> None:
 
 def _prefixes(speaker: Speaker) -> list[Any]:
     return [network_from_prefix(e.prefix, 1) for e in speaker.rib.routes((1, 1))]
+
+
+async def test_waiting_for_a_session_does_not_copy_the_loc_rib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wait_state and events() take no routes snapshot (seconds at a million routes)."""
+    port = _free_port()
+    node = parse_config(_config("127.0.5.1", "127.0.5.2", port, ["10.50.9.0/24"], []))
+    upstream = parse_config(_config("127.0.5.2", "127.0.5.1", port, ["10.50.1.0/24"], []))
+    async with Speaker(node) as speaker, Speaker(upstream):
+        walks = 0
+        original = Rib.routes
+
+        def counting_routes(self: Rib, *args: Any, **kwargs: Any) -> Any:
+            nonlocal walks
+            walks += self is speaker.rib
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Rib, "routes", counting_routes)
+        await speaker.wait_state("127.0.5.2", State.ESTABLISHED, timeout=10)
+        speaker.events().close()
+        assert walks == 0
+        snapshot, stream = speaker.subscribe()
+        stream.close()
+        assert walks == 1 and {str(r.prefix) for r in snapshot.routes}  # full snapshot asked

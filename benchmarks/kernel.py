@@ -11,6 +11,10 @@ present with 1% changed, KernelSync applying N best-path changes and withdrawing
 API on a subset as the reference, side by side as a rate ratio.
 
     python benchmarks/kernel.py [--routes 100000] [--reference 5000] [--runs 3]
+        [--only-sync] [--no-monitor] [--profile FILE]
+
+``--only-sync``: only the KernelSync figures; ``--no-monitor``: KernelSync without the
+notification monitor (to see what the monitor costs); ``--profile FILE``: cProfile the runs.
 """
 
 from __future__ import annotations
@@ -70,9 +74,19 @@ async def timed(what: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - start
 
 
-async def one_run(netns: str, count: int) -> dict[str, float]:
+async def one_run(
+    netns: str, count: int, *, only_sync: bool = False, monitor: bool = True
+) -> dict[str, float]:
     figures: dict[str, float] = {}
     keys = prefixes(count)
+    if not only_sync:
+        await installer_run(netns, keys, figures)
+    await sync_run(netns, keys, figures, monitor=monitor)
+    return figures
+
+
+async def installer_run(netns: str, keys: list[bytes], figures: dict[str, float]) -> None:
+    count = len(keys)
     gateway, other = A("10.0.0.2"), A("10.0.0.3")
     first = [KernelRoute(1, key, (gateway,)) for key in keys]
     second = [KernelRoute(1, key, (other,)) for key in keys]
@@ -102,7 +116,14 @@ async def one_run(netns: str, count: int) -> dict[str, float]:
         figures["reconcile"] = await timed(reconcile)
         await checked(installer.remove_many(desired))
 
-    sync = KernelSync(NetlinkInstaller(netns), KernelSyncOptions())
+
+async def sync_run(
+    netns: str, keys: list[bytes], figures: dict[str, float], *, monitor: bool
+) -> None:
+    """KernelSync applying then withdrawing one best path per key (monitor on unless told)."""
+    count = len(keys)
+    gateway = A("10.0.0.2")
+    sync = KernelSync(NetlinkInstaller(netns, monitor=monitor), KernelSyncOptions())
     await sync.start()
     try:
         announce = [Change((1, 1), key, (Path(gateway, "10.0.0.2"),)) for key in keys]
@@ -111,10 +132,10 @@ async def one_run(netns: str, count: int) -> dict[str, float]:
         if sync.installed_count != count:
             raise RuntimeError(f"sync installed {sync.installed_count}")
         figures["sync withdraw"] = await timed(lambda: sync.apply(withdraw))
+        if sync.installed_count != 0:
+            raise RuntimeError(f"sync left {sync.installed_count} installed")
     finally:
         await sync.stop()
-
-    return figures
 
 
 def reference_run(netns: str, reference: int) -> dict[str, float]:
@@ -147,6 +168,8 @@ def report(runs: list[dict[str, float]], count: int, reference: int) -> None:
         rates[name] = statistics.median(size / r[name] for r in runs)
         print(f"{name:<16} {size:>7} {cells} {rates[name]:16.0f}")
     print()
+    if "add" not in rates:
+        return
     for ours, theirs in (("add", "pyroute2 add"), ("delete", "pyroute2 delete")):
         print(
             f"{ours:<7} pybgp {rates[ours]:9.0f}/s vs pyroute2 {rates[theirs]:7.0f}/s: "
@@ -159,6 +182,13 @@ def main() -> int:
     parser.add_argument("--routes", type=int, default=100_000)
     parser.add_argument("--reference", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--only-sync", action="store_true", help="only the KernelSync apply/withdraw figures"
+    )
+    parser.add_argument(
+        "--no-monitor", action="store_true", help="KernelSync without the notification monitor"
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the runs into FILE")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (creates a network namespace)", file=sys.stderr)
@@ -167,10 +197,22 @@ def main() -> int:
     make_namespace(netns)
     try:
         runs = []
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         for _ in range(args.runs):
-            figures = asyncio.run(one_run(netns, args.routes))
-            figures.update(reference_run(netns, args.reference))
+            figures = asyncio.run(
+                one_run(netns, args.routes, only_sync=args.only_sync, monitor=not args.no_monitor)
+            )
+            if not args.only_sync:
+                figures.update(reference_run(netns, args.reference))
             runs.append(figures)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
     report(runs, args.routes, args.reference)

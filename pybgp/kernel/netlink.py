@@ -64,9 +64,13 @@ class NetlinkInstaller:
         self._subscribers: list[EventCallback] = []
         self.event_filter: Callable[[int, bytes], bool] | None = None
         """When set, route notifications whose (afi, prefix key) it rejects are dropped
-        before being decoded (KernelSync uses it to skip the echoes of its own batches)."""
+        before being decoded (KernelSync uses it to skip prefixes it has no route for, and,
+        when the kernel cannot filter them, the echoes of its own batches)."""
         self._index: dict[str, int] = {}
         self._names: dict[int, str] = {}
+        self.filters_own_echoes = False
+        """True once open() had the kernel drop the notifications caused by this installer's
+        own route changes (a socket filter on the monitor): only others' changes arrive."""
 
     async def open(self) -> None:
         """Open the sockets, read the links and start listening for notifications."""
@@ -83,6 +87,9 @@ class NetlinkInstaller:
         await self.refresh_links()
         if self._want_monitor:
             self._monitor = rtnl.MonitorSocket(self.netns)
+            self.filters_own_echoes = self._monitor.ignore_sender(self._socket.portid)
+            if not self.filters_own_echoes:
+                log.debug("no socket filter on the monitor: own notifications are read too")
             asyncio.get_running_loop().add_reader(self._monitor.fileno(), self._on_readable)
 
     async def close(self) -> None:
@@ -148,12 +155,25 @@ class NetlinkInstaller:
 
     async def execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
         """Carry out ``ops`` in order, in batches; one result per operation."""
+        answers = await self.execute_codes(ops)
+        return tuple(
+            InstallResult(op.route, op.action, code, message)
+            for op, (code, message) in zip(ops, answers, strict=True)
+        )
+
+    async def execute_codes(self, ops: Sequence[RouteOp]) -> list[tuple[int, str]]:
+        """:meth:`execute` answering ``(errno, kernel message)`` per operation, in order, instead
+        of :class:`InstallResult` objects (for callers that keep their own per-route state:
+        100,000 result objects cost more than the kernel's work on them). Accepted operations
+        answer the shared :data:`rtnl.OK`."""
         sock = self._rtnl()
         answers: list[tuple[int, str]] = []
         for start in range(0, len(ops), CHUNK):
             chunk = ops[start : start + CHUNK]
             codes = sock.execute(chunk, self.index_of)
-            if any(code == errno.ENODEV for code, _ in codes):
+            if codes.count(rtnl.OK) != len(codes) and any(
+                code == errno.ENODEV for code, _ in codes
+            ):
                 await self.refresh_links()  # a device may have appeared: one more try
                 retry = [
                     position for position, (code, _) in enumerate(codes) if code == errno.ENODEV
@@ -164,10 +184,7 @@ class NetlinkInstaller:
             answers.extend(codes)
             if start + CHUNK < len(ops):
                 await asyncio.sleep(0)
-        return tuple(
-            InstallResult(op.route, op.action, code, message)
-            for op, (code, message) in zip(ops, answers, strict=True)
-        )
+        return answers
 
     async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
         """Add (or with ``replace`` create/overwrite) one route."""

@@ -6,14 +6,20 @@ pyroute2 builds one Python object tree per message, which caps it at a few thous
 second. Here a route becomes one ``struct nlmsghdr`` + ``struct rtmsg`` + a handful of
 ``rtattr``s (RTA_TABLE, RTA_DST, RTA_PRIORITY, RTA_PREFSRC, RTA_GATEWAY/RTA_OIF or
 RTA_MULTIPATH made of ``struct rtnexthop``), joined with ``struct`` and concatenated into one
-buffer of ``batch_size`` messages handed to a single ``send()``. Every message carries
-NLM_F_ACK and its own sequence number. The kernel runs the whole buffer synchronously inside
-``send()`` (``netlink_rcv_skb`` walks it message by message) and queues one NLMSG_ERROR per
-message on our socket, so when ``send()`` returns every answer is already waiting and is read
-back in a tight ``recv_into`` loop; an answer names its request by sequence number, so each
-errno lands on its own route. The receive buffer is made big (SO_RCVBUFFORCE) because an ack
-that does not fit is dropped by the kernel; NETLINK_CAP_ACK keeps each ack small (the request
-is not echoed back) and NETLINK_EXT_ACK asks for the kernel's words on failures.
+buffer of ``batch_size`` messages handed to a single ``send()``. Every message carries its
+own sequence number. The kernel runs the whole buffer synchronously inside ``send()``
+(``netlink_rcv_skb`` walks it message by message, in order) and queues an NLMSG_ERROR for
+every message that failed, and for every message with NLM_F_ACK; only the last message of a
+batch carries NLM_F_ACK (a success needs no answer of its own: 100,000 acks cost 100,000
+kernel allocations and ``recv()`` calls). So when ``send()`` returns every answer is already
+waiting and is read back in a tight ``recv_into`` loop until the last message's answer, which
+comes after all the others; an answer names its request by sequence number, so each errno
+lands on its own route, and a message without an answer before that barrier succeeded. The
+receive buffer is made big (SO_RCVBUFFORCE) because an answer that does not fit is dropped by
+the kernel (the socket then reports ENOBUFS and every operation of the batch not known to
+have failed is reported unknown, "acknowledgement lost"); NETLINK_CAP_ACK keeps each answer
+small (the request is not echoed back) and NETLINK_EXT_ACK asks for the kernel's words on
+failures.
 
 Kernel facts this module relies on (include/uapi/linux/rtnetlink.h, net/ipv4/fib_trie.c,
 net/ipv6/route.c):
@@ -105,6 +111,10 @@ _RTNH = struct.Struct("=HBBi")  # rtnexthop: len, flags, hops, ifindex
 _ERRNO = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 
+OK: Final = (0, "")
+"""The answer of a route operation the kernel accepted (one shared object: callers may test
+``results.count(OK) == len(results)`` to learn cheaply that nothing failed)."""
+
 DEFAULT_BATCH = 2000
 """Messages per send(): large enough to amortise the syscall, small enough for the acks."""
 
@@ -144,8 +154,11 @@ def encode_route(
     route: KernelRoute,
     index_of: IndexOf,
     packed: dict[int, bytes] | None = None,
+    *,
+    ack: bool = True,
 ) -> bytes:
-    """One RTM_NEWROUTE ("add" / "replace") or RTM_DELROUTE ("remove") message with NLM_F_ACK.
+    """One RTM_NEWROUTE ("add" / "replace") or RTM_DELROUTE ("remove") message, with NLM_F_ACK
+    unless ``ack`` is false (the kernel then answers only if the operation fails).
 
     ``packed`` caches packed next hops by ``id()`` of the address object: next hops repeat
     across routes and ``.packed`` is slow. The caller must keep every route of the batch
@@ -158,16 +171,17 @@ def encode_route(
     prefix = route.prefix
     table = route.table
     rtm_table = table if table < 256 else RT_TABLE_UNSPEC
+    request = NLM_F_REQUEST | NLM_F_ACK if ack else NLM_F_REQUEST
     if action == "remove":
         layout = _FAST[route.afi][0]
         return layout.pack(
-            layout.size, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, seq, 0,
+            layout.size, RTM_DELROUTE, request, seq, 0,
             family, prefix[0], 0, 0, rtm_table, route.protocol, RT_SCOPE_NOWHERE, 0, 0,
             8, RTA_TABLE, table, 4 + size, RTA_DST, prefix[1:], 8, RTA_PRIORITY, route.metric,
         )  # fmt: skip
     if route.kind == "unicast" and len(route.next_hops) == 1 and route.source is None:
         create = NLM_F_REPLACE if action == "replace" else NLM_F_EXCL
-        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | create
+        flags = request | NLM_F_CREATE | create
         onlink = RTNH_F_ONLINK if route.onlink else 0
         hop = route.next_hops[0]
         cached = None if packed is None else packed.get(id(hop))
@@ -202,14 +216,14 @@ def encode_route(
     ]
     if action == "remove":
         kind = 0
-        flags = NLM_F_REQUEST | NLM_F_ACK
+        flags = request
         scope = RT_SCOPE_NOWHERE
         msg_type = RTM_DELROUTE
         rtm_flags = 0
     else:
         msg_type = RTM_NEWROUTE
         scope = RT_SCOPE_UNIVERSE
-        flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE
+        flags = request | NLM_F_CREATE
         flags |= NLM_F_REPLACE if action == "replace" else NLM_F_EXCL
         rtm_flags = 0
         oif = 0
@@ -441,9 +455,15 @@ class RtnlSocket:
         """Close the socket."""
         self._sock.close()
 
+    @property
+    def portid(self) -> int:
+        """The netlink port id the kernel gave this socket (notifications caused by its
+        requests carry it in ``nlmsg_pid``)."""
+        return int(self._sock.getsockname()[0])
+
     def execute(self, ops: Sequence[RouteOp], index_of: IndexOf) -> list[tuple[int, str]]:
         """Carry out ``ops`` in order; ``(errno, kernel message)`` per op (0 = done)."""
-        results: list[tuple[int, str]] = [(0, "")] * len(ops)
+        results: list[tuple[int, str]] = [OK] * len(ops)
         size = self.batch_size
         packed: dict[int, bytes] = {}
         for start in range(0, len(ops), size):
@@ -465,18 +485,24 @@ class RtnlSocket:
         base = self._seq
         self._seq += count
         messages = []
-        pending = 0
+        last = -1
         for position in range(start, stop):
             op = ops[position]
             try:
                 messages.append(
-                    encode_route(base + position - start, op.action, op.route, index_of, packed)
+                    encode_route(
+                        base + position - start, op.action, op.route, index_of, packed, ack=False
+                    )
                 )
-                pending += 1
+                last = position
             except UnknownDevice as exc:
                 results[position] = (errno.ENODEV, f"device {exc.args[0]} not found")
         if not messages:
             return
+        # the last message asks for an ack: its answer closes the batch
+        op = ops[last]
+        messages[-1] = encode_route(base + last - start, op.action, op.route, index_of, packed)
+        barrier = base + last - start
         try:
             self._sock.send(b"".join(messages))
         except OSError as exc:
@@ -485,10 +511,10 @@ class RtnlSocket:
                 if results[position][0] == 0:
                     results[position] = (code, f"send failed: {exc.strerror}")
             return
-        seen = 0
         view = memoryview(self._buffer)
         try:
-            while seen < pending:
+            done = False
+            while not done:
                 size = self._sock.recv_into(self._buffer)
                 offset = 0
                 while offset + 16 <= size:
@@ -496,12 +522,13 @@ class RtnlSocket:
                     if length < 16:
                         break
                     if kind == NLMSG_ERROR and base <= seq < base + count:
-                        seen += 1
                         code = -_ERRNO.unpack_from(view, offset + 16)[0]
                         if code:
                             results[start + seq - base] = (code, _ext_ack(view, offset, length))
+                        if seq == barrier:
+                            done = True
                     offset += (length + 3) & ~3
-        except OSError as exc:  # ENOBUFS (acks dropped) or a timeout: name what is unknown
+        except OSError as exc:  # ENOBUFS (answers dropped) or a timeout: name what is unknown
             code = exc.errno or errno.ETIMEDOUT
             for position in range(start, stop):
                 if results[position][0] == 0:
@@ -566,6 +593,39 @@ def _ext_ack(view: memoryview, offset: int, length: int) -> str:
     return attrs.get(NLMSGERR_ATTR_MSG, b"").rstrip(b"\x00").decode("utf-8", "replace")
 
 
+SO_ATTACH_FILTER: Final = 26
+_BPF = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k
+_BPF_LD_W_ABS: Final = 0x20
+_BPF_LD_H_ABS: Final = 0x28
+_BPF_JEQ_K: Final = 0x15
+_BPF_RET_K: Final = 0x06
+
+
+def _wire_u32(value: int) -> int:
+    """``value`` as BPF's ``ld`` sees a host-order u32 (it loads in network byte order)."""
+    return int.from_bytes(_U32.pack(value), "big")
+
+
+def _wire_u16(value: int) -> int:
+    return int.from_bytes(struct.pack("=H", value), "big")
+
+
+def _sender_filter(portid: int) -> bytes:
+    """BPF: drop RTM_NEWROUTE/RTM_DELROUTE whose nlmsg_pid is ``portid``; keep the rest."""
+    return b"".join(
+        _BPF.pack(*insn)
+        for insn in (
+            (_BPF_LD_W_ABS, 0, 0, 12),  # nlmsg_pid
+            (_BPF_JEQ_K, 0, 3, _wire_u32(portid)),  # not ours: accept
+            (_BPF_LD_H_ABS, 0, 0, 4),  # nlmsg_type
+            (_BPF_JEQ_K, 2, 0, _wire_u16(RTM_NEWROUTE)),  # ours: drop
+            (_BPF_JEQ_K, 1, 0, _wire_u16(RTM_DELROUTE)),  # ours: drop
+            (_BPF_RET_K, 0, 0, 0xFFFFFFFF),  # accept
+            (_BPF_RET_K, 0, 0, 0),  # drop
+        )
+    )
+
+
 class MonitorSocket:
     """A non-blocking socket subscribed to route, address and link notifications."""
 
@@ -577,6 +637,24 @@ class MonitorSocket:
             self._sock.setblocking(False)
         except OSError as exc:
             raise KernelError(f"cannot open the rtnetlink monitor: {exc}") from exc
+
+    def ignore_sender(self, portid: int) -> bool:
+        """Have the kernel drop, before queueing them, the route notifications caused by the
+        requests of netlink socket ``portid`` (the echoes of pybgp's own batches: 100,000
+        routes make 100,000 of them). A classic BPF socket filter on ``nlmsg_pid`` and
+        ``nlmsg_type``; notifications of anyone else (``ip route``, the kernel itself: pid 0)
+        pass. Returns False when the filter cannot be attached (then nothing is filtered).
+        """
+        if portid == 0:
+            return False
+        program = _sender_filter(portid)
+        buffer = ctypes.create_string_buffer(program, len(program))
+        fprog = struct.pack("@HP", len(program) // 8, ctypes.addressof(buffer))
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        except OSError:
+            return False
+        return True
 
     def fileno(self) -> int:
         """The descriptor (for ``loop.add_reader``)."""

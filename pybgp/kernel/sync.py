@@ -22,8 +22,11 @@ Kernel notifications (drift): a deletion or change of one of pybgp's routes by s
 is repaired and reported; a foreign route taking the key is a conflict; an address change
 re-decides every route (connected subnets feed the encapsulation decision); a new link retries
 the failed routes at once; a notification overrun re-reads the table. Nothing is polled: the
-only timer is the retry back-off. Keys in a batch being sent are ignored by the notification
-handler (their notifications are pybgp's own doing).
+only timer is the retry back-off. The netlink installer has the kernel drop the notifications
+of its own changes (a socket filter on the sender's port id), so what arrives is someone
+else's doing: a notification for a key of the batch being sent is kept until the batch's
+answers are recorded, then judged. With an installer that echoes pybgp's own changes,
+notifications for keys of the batch being sent are ignored (they are pybgp's own doing).
 """
 
 from __future__ import annotations
@@ -163,6 +166,8 @@ class KernelSync:
         self._conflicts: set[Key] = set()
         self._heap: list[tuple[float, Key]] = []
         self._inflight: set[Key] = set()
+        self._echo_free = False
+        self._deferred: list[RouteEvent] = []
         self._dirty: set[Key] = set()
         self._reevaluate = False
         self._resync = False
@@ -188,6 +193,8 @@ class KernelSync:
         self.installer.subscribe(self._on_kernel_event)
         if hasattr(self.installer, "event_filter"):
             self.installer.event_filter = self._event_wanted
+        # True when the installer's notifications never include the echoes of its own changes
+        self._echo_free = bool(getattr(self.installer, "filters_own_echoes", False))
         self._connected = ConnectedSubnets.from_interfaces(
             await self.installer.connected_networks()
         )
@@ -217,7 +224,7 @@ class KernelSync:
             self._stale_other = []
             if not leftovers:
                 return
-            results = await self._execute([RouteOp("remove", route) for route in leftovers])
+            results = await self._execute_results([RouteOp("remove", route) for route in leftovers])
             removed = 0
             for result in results:
                 key = (result.route.afi, result.route.prefix)
@@ -231,6 +238,7 @@ class KernelSync:
                     )
             log.info("removed %d stale routes", removed)
             self._emit(StaleRemoved(removed))
+            self._replay_deferred()
 
     async def stop(self) -> None:
         """Stop; remove pybgp's routes unless ``keep_on_stop``; close the installer."""
@@ -242,7 +250,9 @@ class KernelSync:
         async with self._lock:
             if not self.options.keep_on_stop:
                 routes = [*self._installed.values(), *self._stale.values(), *self._stale_other]
-                results = await self._execute([RouteOp("remove", route) for route in routes])
+                results = await self._execute_results(
+                    [RouteOp("remove", route) for route in routes]
+                )
                 failures = [r for r in results if not r.ok and r.error != errno.ESRCH]
                 for result in failures:
                     log.warning(
@@ -320,28 +330,73 @@ class KernelSync:
     # -- input from the RIB --------------------------------------------------------------
 
     async def apply(self, changes: Iterable[BestPathChangeLike]) -> None:
-        """Bring the kernel in line with ``changes`` (one batch for all of them)."""
+        """Bring the kernel in line with ``changes`` (one batch for all of them).
+
+        A change list with ``groups()`` (the RIB's :class:`~pybgp.rib.types.ChangeList`:
+        ``(family, prefixes, old, new, reason)``, many prefixes sharing one new path) is read
+        group by group, the kernel form decided once per group.
+        """
+        groups = getattr(changes, "groups", None)
+        keys = self._take_groups(groups()) if callable(groups) else self._take_changes(changes)
+        await self._replan(keys)
+
+    def _given(self, paths: Sequence[PathLike]) -> tuple[IPAddress, ...] | str | None:
+        """What ``_inputs`` keeps for the best paths ``paths`` (``None``: no route)."""
+        if not paths:
+            return None
+        if paths[0].peer_id is None:
+            return LOCAL if self.options.blackhole_originated else "originated here"
+        if len(paths) == 1:
+            return (paths[0].next_hop,)
+        # dict.fromkeys: ADD-PATH can bring one next hop twice; keep order, once
+        return tuple(dict.fromkeys(path.next_hop for path in paths if path.peer_id is not None))
+
+    def _take_groups(self, groups: Iterable[Sequence[object]]) -> list[Key]:
         keys: list[Key] = []
+        inputs = self._inputs
+        for group in groups:
+            family, prefixes, _old, new = group[0], group[1], group[2], group[3]
+            afi = family[0]  # type: ignore[index]
+            if afi not in (AFI_IPV4, AFI_IPV6):
+                continue  # only IP routes go into the kernel
+            these = [(afi, prefix) for prefix in prefixes]  # type: ignore[attr-defined]
+            given = self._given(new)  # type: ignore[arg-type]
+            if given is None:
+                for key in these:
+                    inputs.pop(key, None)
+            else:
+                inputs.update(dict.fromkeys(these, given))
+            keys.extend(these)
+        return keys
+
+    def _take_changes(self, changes: Iterable[BestPathChangeLike]) -> list[Key]:
+        keys: list[Key] = []
+        inputs = self._inputs
         blackhole = self.options.blackhole_originated
+        # consecutive changes to one next hop share one inputs tuple, so that planning
+        # recognises it by identity instead of hashing addresses
+        last_hop: object = None
+        last_given: tuple[IPAddress, ...] = ()
         for change in changes:
             key = (change.family[0], change.prefix)
             if key[0] not in (AFI_IPV4, AFI_IPV6):
                 continue  # only IP routes go into the kernel
             paths = change.new
             if not paths:
-                self._inputs.pop(key, None)
-            elif paths[0].peer_id is None:
-                self._inputs[key] = LOCAL if blackhole else "originated here"
-            else:
-                # dict.fromkeys: ADD-PATH can bring one next hop twice; keep order, once
-                if len(paths) == 1:
-                    self._inputs[key] = (paths[0].next_hop,)
+                inputs.pop(key, None)
+            elif len(paths) == 1:
+                path = paths[0]
+                if path.peer_id is None:
+                    inputs[key] = LOCAL if blackhole else "originated here"
                 else:
-                    self._inputs[key] = tuple(
-                        dict.fromkeys(path.next_hop for path in paths if path.peer_id is not None)
-                    )
+                    hop = path.next_hop
+                    if hop is not last_hop:
+                        last_hop, last_given = hop, (hop,)
+                    inputs[key] = last_given
+            else:
+                inputs[key] = self._given(paths)  # type: ignore[assignment]
             keys.append(key)
-        await self._replan(keys)
+        return keys
 
     # -- planning ------------------------------------------------------------------------
 
@@ -436,51 +491,142 @@ class KernelSync:
             return RouteOp("remove", stale)
         return None
 
+    def _plan_many(self, keys: Iterable[Key]) -> tuple[list[RouteOp], list[Key]]:
+        """:meth:`_set_want` then :meth:`_plan` for every key: the operations and their keys.
+
+        The common cases (a new route for a key pybgp does not hold, a withdrawal of one it
+        holds) are handled inline, the kernel form built once per distinct input (inputs
+        shared by many keys are recognised by identity); every other case goes through
+        :meth:`_form`, :meth:`_set_want` and :meth:`_plan`."""
+        ops: list[RouteOp] = []
+        op_keys: list[Key] = []
+        inputs = self._inputs
+        wants = self._want
+        installed = self._installed
+        stale = self._stale
+        failed = self._failed
+        options = self.options
+        table, protocol = options.table, options.protocol
+        exclusive = "replace" if options.overwrite_foreign else "add"
+        metrics = {AFI_IPV4: self._metric(AFI_IPV4), AFI_IPV6: self._metric(AFI_IPV6)}
+        last_given: object = None
+        last_afi = 0
+        last_form: tuple[object, ...] | None = None
+        for key in keys:
+            given = inputs.get(key)
+            old = wants.get(key)
+            if given is None:
+                if old.__class__ is str or failed or stale:
+                    self._set_want(key, None)
+                    op = self._plan(key)
+                    if op is not None:
+                        ops.append(op)
+                        op_keys.append(key)
+                    continue
+                if old is not None:
+                    del wants[key]
+                have = installed.get(key)
+                if have is not None:
+                    ops.append(RouteOp("remove", have))
+                    op_keys.append(key)
+                continue
+            afi = key[0]
+            if given is not last_given or afi != last_afi:
+                last_given, last_afi = given, afi
+                want = self._form(key)
+                if isinstance(want, KernelRoute):
+                    last_form = (want.next_hops, want.kind, want.device, want.onlink, want.source)
+                else:
+                    last_form = None
+            elif last_form is not None:
+                hops, kind, device, onlink, source = last_form
+                want = KernelRoute(
+                    afi, key[1], hops, kind, device, onlink,  # type: ignore[arg-type]
+                    table, metrics[afi], protocol, source,  # type: ignore[arg-type]
+                )  # fmt: skip
+            else:
+                want = self._form(key)
+            if (
+                old is None
+                and want.__class__ is KernelRoute
+                and key not in installed
+                and not (stale and key in stale)
+            ):
+                wants[key] = want
+                ops.append(RouteOp(exclusive, want))  # type: ignore[arg-type]
+                op_keys.append(key)
+                continue
+            self._set_want(key, want)
+            op = self._plan(key)
+            if op is not None:
+                ops.append(op)
+                op_keys.append(key)
+        return ops, op_keys
+
     async def _replan(self, keys: Iterable[Key]) -> None:
         async with self._lock:
-            ops: list[RouteOp] = []
-            for key in keys:
-                self._set_want(key, self._form(key))
-                op = self._plan(key)
-                if op is not None:
-                    ops.append(op)
+            ops, op_keys = self._plan_many(keys)
             if ops:
-                await self._run_ops(ops)
+                await self._run_ops(ops, op_keys)
+                self._replay_deferred()
 
-    async def _execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
-        self._inflight = {(op.route.afi, op.route.prefix) for op in ops}
+    async def _execute(
+        self, ops: Sequence[RouteOp], keys: Sequence[Key] | None = None
+    ) -> Sequence[tuple[int, str]]:
+        """The installer's ``(errno, message)`` for each of ``ops``, in order."""
+        self._inflight = (
+            set(keys) if keys is not None else {(op.route.afi, op.route.prefix) for op in ops}
+        )
         try:
-            return await self.installer.execute(ops)
+            execute_codes = getattr(self.installer, "execute_codes", None)
+            if execute_codes is not None:
+                codes: Sequence[tuple[int, str]] = await execute_codes(ops)
+            else:
+                codes = [(r.error, r.message) for r in await self.installer.execute(ops)]
+            if len(codes) != len(ops):
+                raise RuntimeError(f"{len(codes)} answers to {len(ops)} operations")
+            return codes
         except Exception as exc:  # the installer broke (socket closed...): never raise upward
             log.exception("kernel installer failed on a batch of %d operations", len(ops))
             code = getattr(exc, "errno", None) or errno.EIO
-            return tuple(InstallResult(op.route, op.action, code, str(exc)) for op in ops)
+            return [(code, str(exc))] * len(ops)
         finally:
             self._inflight = set()
 
-    async def _run_ops(self, ops: Sequence[RouteOp]) -> None:
+    async def _execute_results(self, ops: Sequence[RouteOp]) -> list[InstallResult]:
+        return [
+            InstallResult(op.route, op.action, code, message)
+            for op, (code, message) in zip(ops, await self._execute(ops), strict=True)
+        ]
+
+    async def _run_ops(self, ops: Sequence[RouteOp], keys: Sequence[Key]) -> None:
         self._log_budget = LOG_BUDGET
-        results = await self._execute(ops)
+        codes = await self._execute(ops, keys)
+        installed = self._installed
+        stale = self._stale
+        failed = self._failed
         occupied: list[InstallResult] = []
-        for result in results:
-            route = result.route
-            key = (route.afi, route.prefix)
-            if result.action == "remove":
-                if result.ok or result.error == errno.ESRCH:
-                    if self._installed.get(key) == route:
-                        del self._installed[key]
-                    if self._stale.get(key) == route:
-                        del self._stale[key]
+        for op, key, answer in zip(ops, keys, codes, strict=True):
+            action, route = op
+            code = answer[0]
+            if action == "remove":
+                if code == 0 or code == errno.ESRCH:
+                    if installed.get(key) == route:
+                        del installed[key]
+                    if stale and stale.get(key) == route:
+                        del stale[key]
                 else:
-                    self._fail(key, result.describe())
-            elif result.ok:
-                self._installed[key] = route
-                self._stale.pop(key, None)
-                self._clear_failure(key)
-            elif result.error == errno.EEXIST:
-                occupied.append(result)
+                    self._fail(key, InstallResult(route, action, *answer).describe())
+            elif code == 0:
+                installed[key] = route
+                if stale:
+                    stale.pop(key, None)
+                if failed:
+                    self._clear_failure(key)
+            elif code == errno.EEXIST:
+                occupied.append(InstallResult(route, action, *answer))
             else:
-                self._fail(key, result.describe())
+                self._fail(key, InstallResult(route, action, *answer).describe())
         if occupied:
             await self._resolve_occupied(occupied)
         if self._log_budget < 0:
@@ -526,7 +672,7 @@ class KernelSync:
             else:
                 self._conflict(key, holder.protocol)
         if second:
-            for result in await self._execute(second):
+            for result in await self._execute_results(second):
                 key = (result.route.afi, result.route.prefix)
                 if result.ok:
                     self._installed[key] = result.route
@@ -602,7 +748,14 @@ class KernelSync:
 
     def _event_wanted(self, afi: int, prefix: bytes) -> bool:
         key = (afi, prefix)
-        return key in self._want and key not in self._inflight
+        return key in self._want and (self._echo_free or key not in self._inflight)
+
+    def _replay_deferred(self) -> None:
+        """Handle the notifications that arrived for keys of the batch just recorded."""
+        while self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for event in deferred:
+                self._on_route_event(event)
 
     def _on_route_event(self, event: RouteEvent) -> None:
         route = event.route
@@ -611,9 +764,14 @@ class KernelSync:
         if (
             route.table != options.table
             or route.metric != self._metric(route.afi)
-            or key in self._inflight
             or key not in self._want
         ):
+            return
+        if key in self._inflight:
+            # Being sent now: without the installer's echoes this is someone else's change,
+            # judged once the batch's answers are recorded; with them, pybgp's own doing.
+            if self._echo_free:
+                self._deferred.append(event)
             return
         ours = route.protocol == options.protocol
         installed = self._installed.get(key)

@@ -470,3 +470,101 @@ async def test_many_foreign_conflicts_in_one_batch(netns: str) -> None:
         assert len(routes(netns, proto="static")) == 20
     finally:
         await sync.stop()
+
+
+# -- speed paths: answers only for failures, own echoes filtered by the kernel -------------
+
+
+async def test_errors_are_attributed_with_acks_only_on_failures(netns: str) -> None:
+    """Only the last message of a batch asks for an ack: failures anywhere (first, middle,
+    last = the barrier itself, a batch that fails whole) still land on their own route."""
+    async with NetlinkInstaller(netns, batch_size=16, monitor=False) as installer:
+        good = A("10.0.0.2")
+        batch = [
+            KernelRoute(1, prefix_key(f"10.{200 + i // 256}.{i % 256}.0/24"), (good,))
+            for i in range(100)
+        ]
+        bad = {0, 15, 16, 31, 47, 50, 99, *range(64, 80)}  # 64..79: one whole batch of 16
+        for position in bad:
+            batch[position] = attrs.evolve(batch[position], next_hops=(A("10.99.0.1"),))
+        results = await installer.execute([RouteOp("add", route) for route in batch])
+        assert {i for i, r in enumerate(results) if not r.ok} == bad
+        assert {r.error for r in results if not r.ok} == {errno.ENETUNREACH}
+        assert len(routes(netns)) == 100 - len(bad)
+        again = await installer.execute([RouteOp("remove", route) for route in batch])
+        assert {i for i, r in enumerate(again) if not r.ok} == bad
+        assert {r.error for r in again if not r.ok} == {errno.ESRCH}
+        assert routes(netns) == {}
+
+
+async def test_own_changes_are_not_echoed_but_others_are(netns: str) -> None:
+    installer = NetlinkInstaller(netns)
+    await installer.open()
+    seen: list[KernelEvent] = []
+    installer.subscribe(seen.append)
+    try:
+        assert installer.filters_own_echoes
+        ours = [
+            KernelRoute(1, prefix_key(f"10.{200 + i // 256}.{i % 256}.0/24"), (A("10.0.0.2"),))
+            for i in range(2000)
+        ]
+        assert all(r.ok for r in await installer.install_many(ours))
+        assert all(r.ok for r in await installer.remove_many(ours[1000:]))
+        ip(netns, "route", "add", "10.77.0.0/24", "via", "10.0.0.3", "proto", "static")
+        ip(netns, "route", "del", ours[0].describe().split()[0], "proto", "186")
+        await eventually(lambda: len(seen) >= 2)
+        await asyncio.sleep(0.1)
+        changes = [
+            (e.kind, prefix_text(1, e.route.prefix)) for e in seen if isinstance(e, RouteEvent)
+        ]
+        assert changes == [("new", "10.77.0.0/24"), ("del", prefix_text(1, ours[0].prefix))]
+    finally:
+        await installer.close()
+
+
+def _big_apply(count: int) -> list[FakeChange]:
+    path = (FakePath(A("10.0.0.2"), "10.0.0.2"),)  # one path object shared, as the RIB does
+    return [FakeChange(V4, (0x64000000 + i).to_bytes(4, "big").rjust(5, b"\x20"), path)
+            for i in range(count)]  # fmt: skip
+
+
+async def test_drift_during_and_after_a_big_apply_is_repaired(netns: str) -> None:
+    """Own notifications are filtered in the kernel: others' changes to pybgp's routes, made
+    while a big batch is going in or after it, are still repaired or reported."""
+    events: list[SyncEvent] = []
+    sync = make_sync(netns, events)
+    await sync.start()
+    try:
+        changes = _big_apply(50_000)
+        first, middle, last = "100.0.0.0", "100.0.97.0", "100.0.195.79"  # as ip -j shows them
+        assert prefix_text(1, changes[-1].prefix) == f"{last}/32"
+
+        def meddle() -> None:  # in a thread, while the batch is being sent
+            while first not in ip(netns, "route", "show", first):
+                pass
+            ip(netns, "route", "replace", first, "via", "10.0.0.66", "proto", "186")
+
+        during = asyncio.get_running_loop().run_in_executor(None, meddle)
+        await sync.apply(changes)
+        await during
+        await eventually(lambda: routes(netns)[first]["gateway"] == "10.0.0.2")
+        assert DriftRepaired(V4, prefix_key(f"{first}/32"), "changed") in events
+        assert sync.installed_count == 50_000
+
+        # after: a changed gateway, a deletion, a foreign protocol taking the key
+        ip(netns, "route", "replace", middle, "via", "10.0.0.77", "proto", "186")
+        ip(netns, "route", "del", last, "proto", "186")
+        await eventually(
+            lambda: routes(netns).get(middle, {}).get("gateway") == "10.0.0.2"
+            and last in routes(netns)
+        )
+        assert DriftRepaired(V4, prefix_key(f"{middle}/32"), "changed") in events
+        assert DriftRepaired(V4, prefix_key(f"{last}/32"), "deleted") in events
+        ip(netns, "route", "replace", middle, "via", "10.0.0.9", "proto", "static")
+        await eventually(lambda: ForeignConflict(V4, prefix_key(f"{middle}/32"), 4) in events)
+        status = sync.status(V4, prefix_key(f"{middle}/32"))
+        assert status == "failed: EEXIST foreign route (proto 4)"
+        assert sync.installed_count == 49_999
+    finally:
+        await sync.stop()
+    assert routes(netns) == {}

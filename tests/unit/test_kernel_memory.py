@@ -340,3 +340,110 @@ def test_kernel_options_take_the_preferred_source_from_the_config() -> None:
     assert str(options("10.0.0.1").source_ipv4) == "10.0.0.1"
     assert options("10.0.0.1").source_ipv6 is None
     assert str(options("fd00::1").source_ipv6) == "fd00::1"
+
+
+def _scenario() -> list[list[FakeChange]]:
+    """Rounds of changes through every planning case: new, unchanged, moved, ECMP, originated,
+    unusable, other family, withdrawn, withdrawn while failing, re-announced."""
+    shared = change("10.250.0.0/24", "10.0.0.2").new  # one path object for many prefixes
+    many = [FakeChange(V4, prefix_key(f"10.250.{i}.0/24"), shared) for i in range(40)]
+    return [
+        [
+            *many,
+            change("10.244.1.0/26", "10.0.0.2", "10.0.0.3"),
+            local("10.244.2.0/26"),
+            change("10.244.3.0/26", "10.9.0.9"),  # unusable
+            change("10.244.4.0/26", "10.0.0.4"),  # refused by the "kernel"
+            change("fd10::/64", "fd00::2", family=V6),
+            change("10.244.5.0/26", "fd00::2"),  # other family
+            change("10.244.6.0/26", "10.0.0.6"),  # held by the stale route (other hop)
+            change("10.244.7.0/26", "10.0.0.2"),  # held by an identical stale route
+        ],
+        [
+            *many[:20],  # unchanged
+            *(change(f"10.250.{i}.0/24", "10.0.0.3") for i in range(20, 30)),  # moved
+            *(withdraw(f"10.250.{i}.0/24") for i in range(30, 40)),
+            withdraw("10.244.3.0/26"),  # withdrawn while unusable
+            withdraw("10.244.4.0/26"),  # withdrawn while failing
+            change("10.244.2.0/26", "10.0.0.2"),  # originated -> learned
+            withdraw("10.244.1.0/26"),
+        ],
+        [
+            change("10.244.4.0/26", "10.0.0.4"),
+            change("10.244.3.0/26", "10.0.0.9"),  # usable now
+            local("10.244.1.0/26"),
+            *(withdraw(f"10.250.{i}.0/24") for i in range(40)),
+        ],
+    ]
+
+
+def _as_change_list(changes: list[FakeChange]) -> object:
+    """The RIB's grouped form: consecutive changes to one new path share a group."""
+    from pybgp.rib import BestPathReason, ChangeList
+
+    groups: list[tuple[object, ...]] = []
+    for item in changes:
+        if groups and groups[-1][0] == item.family and groups[-1][3] == item.new:
+            groups[-1][1].append(item.prefix)  # type: ignore[attr-defined]
+        else:
+            groups.append((item.family, [item.prefix], (), item.new, BestPathReason.ONLY_PATH))
+    return ChangeList(groups)  # type: ignore[arg-type]
+
+
+def _reference_plan(
+    self: KernelSync, keys: Sequence[tuple[int, bytes]]
+) -> tuple[list[object], list[tuple[int, bytes]]]:
+    """The planning rule, key by key, without the fast paths."""
+    ops: list[object] = []
+    op_keys: list[tuple[int, bytes]] = []
+    for key in keys:
+        self._set_want(key, self._form(key))
+        op = self._plan(key)
+        if op is not None:
+            ops.append(op)
+            op_keys.append(key)
+    return ops, op_keys
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+async def test_batched_planning_matches_one_by_one(
+    grouped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply() plans many keys at once (fast paths inline, forms shared by identity, groups
+    read whole): the outcome must equal the plain rule applied one change at a time."""
+
+    async def run(one_by_one: bool) -> tuple[object, ...]:
+        installer = MemoryInstaller(CONNECTED)
+        stale = KernelRoute(1, prefix_key("10.244.6.0/26"), (A("10.0.0.99"),))
+        same = KernelRoute(1, prefix_key("10.244.7.0/26"), (A("10.0.0.2"),))
+        installer.routes[stale.key] = stale
+        installer.routes[same.key] = same
+        installer.fail[prefix_key("10.244.4.0/26")] = errno.ENETUNREACH
+        sync, installer, events, clock = await make(installer=installer)
+        statuses = []
+        for number, changes in enumerate(_scenario()):
+            if number == 2:
+                del installer.fail[prefix_key("10.244.4.0/26")]
+                installer.set_connected([*CONNECTED, ipaddress.ip_interface("10.0.0.1/12")])
+                await sync.service()
+            if one_by_one:
+                for item in changes:
+                    await sync.apply([item])
+            else:
+                await sync.apply(_as_change_list(changes) if grouped else changes)  # type: ignore[arg-type]
+            clock.now += 100
+            await sync.retry_due(clock.now)
+            statuses.append(
+                {
+                    prefix_text(item.family[0], item.prefix): sync.status(item.family, item.prefix)
+                    for item in changes
+                }
+            )
+            statuses.append(routes(installer))
+            statuses.append(sync.counters())
+        await sync.initial_sync_done()
+        return routes(installer), statuses, sync.counters(), sorted(map(repr, events))
+
+    batched = await run(one_by_one=False)
+    monkeypatch.setattr(KernelSync, "_plan_many", _reference_plan)
+    assert batched == await run(one_by_one=True)

@@ -99,3 +99,26 @@ def test_packed_cache_gives_identical_bytes() -> None:
     assert [rtnl.encode_route(1, "add", r, INDEX, cache) for r in routes] == [
         rtnl.encode_route(1, "add", r, INDEX) for r in routes
     ]
+
+
+def test_ack_can_be_left_to_failures() -> None:
+    """Inside a batch only the last message asks for an ack; the kernel answers the others
+    only when they fail."""
+    route = KernelRoute(1, prefix_key("10.244.1.0/26"), (A("10.0.0.2"),))
+    blackhole = KernelRoute(1, prefix_key("10.244.2.0/26"), (), "blackhole")
+    for action in ("add", "replace", "remove"):
+        for shape in (route, blackhole):
+            acked = rtnl.encode_route(5, action, shape, INDEX)
+            quiet = rtnl.encode_route(5, action, shape, INDEX, ack=False)
+            flags = struct.unpack_from("=H", acked, 6)[0]
+            assert flags & rtnl.NLM_F_ACK
+            assert struct.unpack_from("=H", quiet, 6)[0] == flags & ~rtnl.NLM_F_ACK
+            assert quiet[:6] == acked[:6] and quiet[8:] == acked[8:]
+
+
+def test_sender_filter_program() -> None:
+    """The monitor's BPF program: 7 instructions, comparing nlmsg_pid as BPF loads it."""
+    program = rtnl._sender_filter(0x01020304)
+    assert len(program) == 7 * 8
+    code, _jt, _jf, k = struct.unpack_from("=HBBI", program, 8)
+    assert code == 0x15 and k == int.from_bytes(struct.pack("=I", 0x01020304), "big")

@@ -1,10 +1,11 @@
 """Rules of the road for sending a path to one peer, and Adj-RIB-Out packing.
 
 ``export_attributes`` answers "what do we send peer X for path P" (or None: do not send), per
-RFC 4271 §9.2 (iBGP split horizon), §5.1.2-5.1.5 (AS_PATH prepend, NEXT_HOP, MED, LOCAL_PREF)
-and RFC 4456 §8 (route reflection). It depends only on (target peer, path), so the engine caches
-the answer per (peer, Path) and a million prefixes sharing a few thousand paths cost a few
-thousand calls. ``pack`` turns an Adj-RIB-Out diff into as few UPDATE messages as fit.
+RFC 4271 §9.2 (iBGP split horizon), §5.1.2-5.1.5 (AS_PATH prepend, NEXT_HOP, MED, LOCAL_PREF),
+RFC 4456 §8 (route reflection) and RFC 1997 (NO_EXPORT, NO_ADVERTISE). It depends only on
+(target peer, path), so the engine caches the answer per (peer, Path) and a million prefixes
+sharing a few thousand paths cost a few thousand calls. ``pack`` turns an Adj-RIB-Out diff
+into as few UPDATE messages as fit.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from pybgp.wire.attributes import (
 from pybgp.wire.constants import IPV4_UNICAST, AttributeCode, Family
 from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.update import EMPTY_ATTRIBUTES, encode_end_of_rib, pack_update_messages
+
+# RFC 1997 well-known communities that restrict where a route may be advertised.
+NO_EXPORT = 0xFFFFFF01
+NO_ADVERTISE = 0xFFFFFF02
+NO_EXPORT_SUBCONFED = 0xFFFFFF03
+_WELL_KNOWN_LIMITS = frozenset((NO_EXPORT, NO_ADVERTISE, NO_EXPORT_SUBCONFED))
 
 
 @attrs.frozen
@@ -73,6 +80,16 @@ def export_attributes(
         return None  # never back to the peer it came from
     originated = path.peer_id is None
     a = path.attributes
+    if a.communities is not None and _WELL_KNOWN_LIMITS.intersection(a.communities.values):
+        # RFC 1997: NO_ADVERTISE = to no peer at all; NO_EXPORT = not outside the AS; with
+        # no confederations NO_EXPORT_SUBCONFED means the same as NO_EXPORT. Checked on the
+        # path as selected, before the export policy (as BIRD does): a community the policy
+        # adds is a request to the receiver, not a restriction on this export.
+        values = a.communities.values
+        if NO_ADVERTISE in values:
+            return None
+        if not info.ibgp and (NO_EXPORT in values or NO_EXPORT_SUBCONFED in values):
+            return None
     reflect = False
     if info.ibgp:
         if not originated and path.ibgp:

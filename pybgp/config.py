@@ -243,6 +243,11 @@ class PeerConfig(SessionOptions):
     """Our address on the session (bound before connecting; NEXT_HOP of our routes).
     None = chosen by the kernel. Same family as ``address``."""
 
+    local_address6: IPv6Address | None = None
+    """IPv4 peers carrying ``"ipv6"``: our IPv6 address, the NEXT_HOP of the IPv6 routes we
+    send over the IPv4 session (MP-BGP, RFC 4760). None = a global IPv6 address of the
+    interface holding the session's local IPv4 address (as BIRD does), if there is one."""
+
     type: str = ""
     """Label for ``pybgp status``: ``mesh``, ``global``, ``node-specific``,
     ``route-reflector`` or ``rr-client``. ``parse_config`` fills it when absent:

@@ -472,6 +472,14 @@ def _parse_peer(path: str, value: object, speaker: SpeakerSection,
                               f"{local} is not of the same family as address {address}")
         if local == address:
             raise ConfigError(table.key("local_address"), f"{local} is the peer's own address")
+    local6 = table.address("local_address6", None)
+    if local6 is not None:
+        if address.version != 4:
+            raise ConfigError(table.key("local_address6"),
+                              "only for an IPv4 peer (an IPv6 session uses local_address)")
+        if not isinstance(local6, IPv6Address) or local6.is_link_local or local6.is_unspecified:
+            raise ConfigError(table.key("local_address6"),
+                              f"{local6} is not a global or unique-local IPv6 address")
     peer_type = table.choice("type", "", PEER_TYPES) or derive_peer_type(
         session["asn"], speaker.asn, session["route_reflector_client"]
     )
@@ -480,6 +488,7 @@ def _parse_peer(path: str, value: object, speaker: SpeakerSection,
         port=table.integer("port", 179, low=1, high=65535),
         passive=table.boolean("passive", False),
         local_address=local,
+        local_address6=local6,
         type=peer_type,
         enabled=table.boolean("enabled", True),
         **session,

@@ -67,8 +67,9 @@ from pybgp.fsm import (
     StateChange,
 )
 from pybgp.kernel import KernelSync, RouteInstaller
+from pybgp.kernel.addresses import same_interface_address
 from pybgp.logs import peer_logger
-from pybgp.rib import Policy, Rib, RibOptions, RibOutput
+from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session, collision_loser
 from pybgp.speaker_connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker_events import (
@@ -88,7 +89,7 @@ from pybgp.speaker_events import (
 from pybgp.speaker_kernel import INITIAL_SYNC, current_best_paths, feed_kernel, make_kernel_sync
 from pybgp.speaker_peer import CONNECTED, Connection, Driver, Peer, clean_address
 from pybgp.speaker_reload import apply_config
-from pybgp.wire.constants import CeaseSubcode, ErrorCode
+from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
 from pybgp.wire.notification import Notification
 
@@ -512,14 +513,44 @@ class Speaker(ConnectionHandling):
         if check_collision:
             self._after_state_change(peer)
 
+    def _with_ipv6_next_hop(
+        self, peer: Peer, info: PeerInfo, negotiated: NegotiatedSession
+    ) -> PeerInfo:
+        """IPv6 routes over an IPv4 session need an IPv6 NEXT_HOP the receiver can install.
+
+        Unless ``local_address6`` is configured, use a global IPv6 address of the interface
+        holding the session's IPv4 address (as BIRD does), read again at each session start.
+        """
+        local = info.local_address
+        if (
+            peer.config.local_address6 is not None
+            or not isinstance(local, IPv4Address)
+            or IPV6_UNICAST not in negotiated.families
+        ):
+            return info
+        derived = same_interface_address(local, 6)
+        if not isinstance(derived, IPv6Address):
+            derived = None
+            peer.log.warning(
+                "no global IPv6 address on the interface of %s: IPv6 routes go out with the "
+                "IPv4-mapped next hop ::ffff:%s, which receivers cannot install (set "
+                "local_address6)",
+                local,
+                local,
+            )
+        return attrs.evolve(info, local_address6=derived)
+
     def _session_up(self, driver: Driver, negotiated: NegotiatedSession) -> None:
         peer = driver.peer
-        if peer.info.local_address is None and driver.conn is not None and driver.conn.transport:
+        info = peer.info
+        if info.local_address is None and driver.conn is not None and driver.conn.transport:
             sockname = driver.conn.transport.get_extra_info("sockname")
             if sockname:
-                local = clean_address(str(sockname[0]))
-                peer.info = attrs.evolve(peer.info, local_address=local)
-                self._rib_output(self.rib.add_peer(peer.info))
+                info = attrs.evolve(info, local_address=clean_address(str(sockname[0])))
+        info = self._with_ipv6_next_hop(peer, info, negotiated)
+        if info != peer.info:
+            peer.info = info
+            self._rib_output(self.rib.add_peer(peer.info))
         peer.end_of_rib_pending = negotiated.families
         self._rib_output(
             self.rib.peer_up(

@@ -192,6 +192,7 @@ def peer_info(
         asn=config.asn,
         local_as=section.asn,
         local_address=config.local_address,
+        local_address6=config.local_address6,
         route_reflector_client=config.route_reflector_client,
         next_hop_self=config.next_hop_self,
         keep_original_next_hop=config.keep_original_next_hop,

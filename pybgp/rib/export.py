@@ -61,7 +61,11 @@ def _local_next_hop(target: ExportTarget, family: Family) -> IPv4Address | IPv6A
         return target.router_id
     if isinstance(address, IPv6Address):
         return address
-    # An IPv6 route over an IPv4 session: the IPv4-mapped address (as RFC 4798 does).
+    # An IPv6 route over an IPv4 session: our IPv6 address when we know one (an IPv4-mapped
+    # next hop is not installable on the receiving side, so BIRD rejects it as invalid).
+    if target.info.local_address6 is not None:
+        return target.info.local_address6
+    # Else the IPv4-mapped address (as RFC 4798 does, for IPv6-over-IPv4 tunnels).
     return IPv6Address("::ffff:" + str(address))
 
 

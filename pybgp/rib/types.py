@@ -32,6 +32,9 @@ class PeerInfo:
     local_as: int
     local_address: IPv4Address | IPv6Address | None = None
     """Our address on the session: NEXT_HOP of originated routes and of next-hop-self."""
+    local_address6: IPv6Address | None = None
+    """Our IPv6 address for IPv6 routes sent over an IPv4 session (their NEXT_HOP); None =
+    the IPv4-mapped form of ``local_address``, which only a tunnel can use."""
     router_id: IPv4Address = _ZERO_ID
     route_reflector_client: bool = False
     next_hop_self: bool = False

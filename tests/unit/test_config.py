@@ -680,3 +680,17 @@ def test_config_values_are_frozen_and_hashable() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         config.speaker.asn = 1  # type: ignore[misc]
     assert hash(config) == hash(load_config(ROOT / "examples" / "node.toml"))
+
+
+def test_local_address6_for_ipv6_routes_over_an_ipv4_session() -> None:
+    config = parse_config(with_peer(families=["ipv4", "ipv6"], local_address6="fd00:99::1"))
+    assert config.peers[0].local_address6 == IPv6Address("fd00:99::1")
+    assert parse_config(with_peer()).peers[0].local_address6 is None
+    assert fails(with_peer(local_address6="10.0.0.9")) == (
+        "peers[0].local_address6: 10.0.0.9 is not a global or unique-local IPv6 address"
+    )
+    assert fails(with_peer(local_address6="fe80::1")).startswith("peers[0].local_address6: ")
+    ipv6_peer = with_peer(address="fd00:99::2", local_address6="fd00:99::1")
+    assert fails(ipv6_peer) == (
+        "peers[0].local_address6: only for an IPv4 peer (an IPv6 session uses local_address)"
+    )

@@ -132,6 +132,29 @@ def test_originated_ipv6_uses_mp_reach_with_local_address() -> None:
     assert sent.mp_reach.next_hops[0] == IPv6Address("2001:db8::1")
 
 
+def test_ipv6_over_an_ipv4_session_uses_our_ipv6_address_as_next_hop() -> None:
+    """MP-BGP: an IPv4 session carrying IPv6 routes sends local_address6 as their NEXT_HOP.
+
+    Without it the IPv4-mapped form (::ffff:10.0.0.1) goes out, which no receiver can
+    install (BIRD drops such routes as invalid).
+    """
+    rib = make_rib()
+    both = (IPV4_UNICAST, IPV6_UNICAST)
+    add_peer(rib, "10.0.0.2", families=both, local_address6=IPv6Address("fd00:99::1"))
+    add_peer(rib, "10.0.0.3", families=both)
+    out = rib.originate(IPV6_UNICAST, pfx("fd00:244:1::/122"))
+    sent = announced(out, "10.0.0.2", families=both)["fd00:244:1::/122"]
+    assert sent.mp_reach is not None
+    assert sent.mp_reach.next_hops == (IPv6Address("fd00:99::1"),)
+    mapped = announced(out, "10.0.0.3", families=both)["fd00:244:1::/122"]
+    assert mapped.mp_reach is not None
+    assert mapped.mp_reach.next_hops == (IPv6Address("::ffff:10.0.0.1"),)
+    # IPv4 routes on the same session keep the IPv4 local address.
+    out = rib.originate(IPV4_UNICAST, pfx("10.244.1.0/26"))
+    sent4 = announced(out, "10.0.0.2", families=both)["10.244.1.0/26"]
+    assert sent4.next_hop is not None and sent4.next_hop.address == IPv4Address("10.0.0.1")
+
+
 def test_ipv6_reflected_keeps_next_hop() -> None:
     rib = make_rib(cluster_id="10.0.0.1")
     fams = (IPV4_UNICAST, IPV6_UNICAST)

@@ -92,6 +92,7 @@ from pybgp.wire.messages import KEEPALIVE_MESSAGE, Keepalive
 from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.notification import Notification, decode_notification, encode_notification
 from pybgp.wire.open import Open, decode_open, encode_open, validate_open
+from pybgp.wire.open import negotiate as negotiate_open
 from pybgp.wire.refresh import RouteRefresh, decode_route_refresh, encode_route_refresh
 from pybgp.wire.update import UpdateResult, decode_update
 
@@ -208,44 +209,6 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> NegotiatedSessi
 
     Raises :class:`RemoteProtocolError` 2/11 on an RFC 9234 role mismatch.
     """
-    peer_families = set(peer.families)
-    if not peer.capabilities_of(MultiprotocolCapability):
-        # RFC 4760 §8 / RFC 4271: a speaker without the capability does IPv4 unicast only.
-        peer_families = {IPV4_UNICAST}
-    families = frozenset(set(local.families) & peer_families)
-    four_octet = (
-        local.capability(FourOctetAsCapability) is not None
-        and peer.capability(FourOctetAsCapability) is not None
-    )
-    extended_message = (
-        local.capability(ExtendedMessageCapability) is not None
-        and peer.capability(ExtendedMessageCapability) is not None
-    )
-    # RFC 7911 §4: we receive path ids where we said "receive" and the peer said "send", and
-    # send them where we said "send" and the peer said "receive".
-    ours = {(e.afi, e.safi): e for c in local.capabilities_of(AddPathCapability) for e in c.entries}
-    theirs = {
-        (e.afi, e.safi): e for c in peer.capabilities_of(AddPathCapability) for e in c.entries
-    }
-    add_receive = frozenset(
-        f for f, e in ours.items() if f in families and e.receive and f in theirs and theirs[f].send
-    )
-    add_send = frozenset(
-        f for f, e in ours.items() if f in families and e.send and f in theirs and theirs[f].receive
-    )
-    # RFC 8950 §3: both sides must list the (NLRI AFI, SAFI, next hop AFI) tuple.
-    enh_ours = {
-        (e.nlri_afi, e.nlri_safi, e.next_hop_afi)
-        for c in local.capabilities_of(ExtendedNextHopCapability)
-        for e in c.entries
-    }
-    enh_theirs = {
-        (e.nlri_afi, e.nlri_safi, e.next_hop_afi)
-        for c in peer.capabilities_of(ExtendedNextHopCapability)
-        for e in c.entries
-    }
-    extended_next_hop = frozenset((afi, safi) for afi, safi, _nh in enh_ours & enh_theirs)
-
     def has_refresh(open_: Open) -> bool:
         return (
             open_.capability(RouteRefreshCapability) is not None
@@ -268,16 +231,9 @@ def negotiate(config: SessionConfig, local: Open, peer: Open) -> NegotiatedSessi
             f"{_role_name(peer_role)} (RFC 9234 §4.2)",
         )
     fqdn = peer.capability(FqdnCapability)
-    negotiated = Negotiated(
-        four_octet_as=four_octet,
-        extended_message=extended_message,
-        families=families,
-        add_path_receive=add_receive,
-        add_path_send=add_send,
-        extended_next_hop=extended_next_hop,
-        local_as=config.local_as,
-        peer_as=peer.my_as,
-    )
+    # Families (RFC 4760 §8), 4-octet AS, extended messages, ADD-PATH (RFC 7911 §4) and
+    # extended next hop (RFC 8950 §3): the codec's own negotiation of the two OPENs.
+    negotiated = attrs.evolve(negotiate_open(local, peer), local_as=config.local_as)
     return NegotiatedSession(
         negotiated=negotiated,
         peer_router_id=peer.router_id,

@@ -30,7 +30,7 @@ if __package__ is None and importlib.util.find_spec("pybgp") is None:
 
 from pybgp import PeerConfig, Speaker, SpeakerConfig, SpeakerSection
 from pybgp.rib import BestPathChange
-from pybgp.speaker_events import BestPathChanged, PeerStateChanged
+from pybgp.speaker.events import BestPathChanged, PeerStateChanged
 from pybgp.wire.nlri import prefix_to_str
 
 ORIGINS = {0: "igp", 1: "egp", 2: "incomplete"}

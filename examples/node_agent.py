@@ -49,7 +49,7 @@ from pybgp.kernel import (
     installer_for,
 )
 from pybgp.kernel.base import EventCallback, IPInterface, ReconcileResult, reconcile_routes
-from pybgp.speaker_events import BestPathChanged, EventStream, PeerStateChanged, SpeakerEvent
+from pybgp.speaker.events import BestPathChanged, EventStream, PeerStateChanged, SpeakerEvent
 from pybgp.status import routes_snapshot
 from pybgp.wire.nlri import prefix_to_str
 

@@ -37,7 +37,7 @@ if __package__ is None and importlib.util.find_spec("pybgp") is None:
 
 from pybgp import ConfigError, Speaker, SpeakerConfig, load_config, parse_config
 from pybgp.fsm import State
-from pybgp.speaker_events import BestPathChanged, EventStream, PeerStateChanged
+from pybgp.speaker.events import BestPathChanged, EventStream, PeerStateChanged
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 
 

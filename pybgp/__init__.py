@@ -27,7 +27,7 @@ from pybgp.config import (
 from pybgp.kernel import KernelRoute, KernelSync, MemoryInstaller, RouteInstaller
 from pybgp.rib import BestPathChange, BestPathReason, Path, Route
 from pybgp.speaker import Speaker
-from pybgp.speaker_events import (
+from pybgp.speaker.events import (
     BestPathChanged,
     PeerStateChanged,
     PeerStatus,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pybgp import Speaker, parse_config
-from pybgp.filter_policy import filter_policy
 from pybgp.fsm import State
+from pybgp.policy import filter_policy
 from pybgp.rib import Rib
 from pybgp.rib.policy import Route
 from pybgp.wire.nlri import network_from_prefix, prefix_from_network

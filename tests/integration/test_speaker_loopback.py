@@ -15,7 +15,6 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 import pytest
 from attrs import evolve as attrs_evolve
 
-from pybgp import tcp
 from pybgp.config import (
     DynamicPeerConfig,
     KernelConfig,
@@ -24,7 +23,7 @@ from pybgp.config import (
     SpeakerSection,
 )
 from pybgp.fsm import State
-from pybgp.speaker import BestPathChanged, EventStream, PeerStateChanged, Speaker
+from pybgp.speaker import BestPathChanged, EventStream, PeerStateChanged, Speaker, tcp
 from pybgp.wire.constants import CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
 

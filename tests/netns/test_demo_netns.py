@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pybgp import demo_netns
-from pybgp.netns import list_namespaces, netns_unavailable
+from pybgp.demo import netns_demo as demo_netns
+from pybgp.demo.lab import list_namespaces, netns_unavailable
 from tests.harness import pid_alive, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -659,9 +659,9 @@ def test_every_field_has_a_docstring() -> None:
     import inspect
 
     import pybgp.config
-    import pybgp.config_filters
+    import pybgp.config.filters
 
-    for module in (pybgp.config, pybgp.config_filters):
+    for module in (pybgp.config, pybgp.config.filters):
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:
             if not isinstance(node, ast.ClassDef):

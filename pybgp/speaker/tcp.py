@@ -57,7 +57,7 @@ __all__ = [
     "set_ttl_security",
 ]
 
-log = logging.getLogger("pybgp.tcp")
+log = logging.getLogger("pybgp.speaker.tcp")
 
 TCP_MD5SIG: Final = 14
 TCP_MD5SIG_EXT: Final = 32

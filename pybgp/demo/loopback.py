@@ -7,7 +7,7 @@ every node has a route to every other node's block via that node, then prints ea
 sessions and the routes it installed (in the memory kernel adapter: nothing touches this host's
 routing table).
 
-``pybgp demo --netns`` (root, Linux) does it for real: see :mod:`pybgp.demo_netns`.
+``pybgp demo --netns`` (root, Linux) does it for real: see :mod:`pybgp.demo.netns_demo`.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def _report(
 def run_demo(netns: bool = False, timeout: float = 30.0) -> int:
     """Entry point of ``pybgp demo``; returns the exit code (0 = converged)."""
     if netns:
-        from pybgp.demo_netns import run_netns_demo
+        from pybgp.demo.netns_demo import run_netns_demo
 
         return run_netns_demo(timeout=timeout)
     try:

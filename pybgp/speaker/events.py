@@ -11,8 +11,8 @@ from typing import Any, Final, Protocol
 import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig, SpeakerSection
-from pybgp.filter_policy import filter_policy
 from pybgp.fsm import FsmTimers, NegotiatedSession, State
+from pybgp.policy import filter_policy
 from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RouteEntry
 from pybgp.session import Session, SessionConfig
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, family_name

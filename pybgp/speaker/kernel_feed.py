@@ -11,7 +11,7 @@ from typing import Final
 from pybgp.config import SpeakerConfig
 from pybgp.kernel import KernelSync, KernelSyncOptions, RouteInstaller, installer_for
 from pybgp.rib import BestPathChange, Rib
-from pybgp.speaker_events import EventQueue
+from pybgp.speaker.events import EventQueue
 
 __all__ = ["INITIAL_SYNC", "current_best_paths", "feed_kernel", "make_kernel_sync"]
 

@@ -63,7 +63,7 @@ from typing import Final
 
 import attrs
 
-from pybgp.fsm_types import (
+from pybgp.fsm.values import (
     OPEN_HOLD_TIME,
     SEND_HOLD_MINIMUM,
     Action,

@@ -14,10 +14,10 @@ import logging
 import socket
 from typing import Final
 
-from pybgp import tcp
 from pybgp.config import PeerConfig, SpeakerConfig
 from pybgp.fsm import Action, State, Timer
-from pybgp.speaker_peer import CONNECTED, UNCONNECTED, Connection, Driver, Peer, clean_address
+from pybgp.speaker import tcp
+from pybgp.speaker.peer import CONNECTED, UNCONNECTED, Connection, Driver, Peer, clean_address
 from pybgp.wire.constants import CeaseSubcode, ErrorCode
 from pybgp.wire.notification import Notification, encode_notification
 

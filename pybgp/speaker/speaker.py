@@ -5,7 +5,7 @@ Theory of operation
 Everything that decides is elsewhere: :class:`~pybgp.session.Session` (FSM + codec, no I/O)
 and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time between them:
 
-* one :class:`~pybgp.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection reports
+* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection reports
   to the speaker (``connection_*`` callbacks), which feeds received bytes to the connection's
   session and carries out the returned actions (write, close, hand UPDATEs to the RIB...);
 * one :class:`Driver` per session holds its single ``loop.call_at`` handle, re-armed to
@@ -27,7 +27,7 @@ A clean :meth:`Speaker.stop` sends every peer Cease/Administrative Shutdown with
 message, closes listeners and connections, waits for them, and cancels every task and timer.
 
 Subscribers get typed events (:class:`PeerStateChanged`, :class:`UpdateReceived`,
-:class:`BestPathChanged`, defined in :mod:`pybgp.speaker_events` with the other pure values).
+:class:`BestPathChanged`, defined in :mod:`pybgp.speaker.events` with the other pure values).
 :meth:`Speaker.subscribe` takes a snapshot and registers the queue in the same synchronous step,
 so no event falls between the two.
 
@@ -50,7 +50,6 @@ from typing import Any, Final
 
 import attrs
 
-from pybgp import tcp
 from pybgp.config import PeerConfig, SpeakerConfig
 from pybgp.fsm import (
     Action,
@@ -71,8 +70,9 @@ from pybgp.kernel.addresses import same_interface_address
 from pybgp.logs import peer_logger
 from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session, collision_loser
-from pybgp.speaker_connections import WRITE_HIGH_WATER, ConnectionHandling
-from pybgp.speaker_events import (
+from pybgp.speaker import tcp
+from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
+from pybgp.speaker.events import (
     BestPathChanged,
     EventStream,
     PeerStateChanged,
@@ -86,9 +86,14 @@ from pybgp.speaker_events import (
     session_config,
     status_dict,
 )
-from pybgp.speaker_kernel import INITIAL_SYNC, current_best_paths, feed_kernel, make_kernel_sync
-from pybgp.speaker_peer import CONNECTED, Connection, Driver, Peer, clean_address
-from pybgp.speaker_reload import apply_config
+from pybgp.speaker.kernel_feed import (
+    INITIAL_SYNC,
+    current_best_paths,
+    feed_kernel,
+    make_kernel_sync,
+)
+from pybgp.speaker.peer import CONNECTED, Connection, Driver, Peer, clean_address
+from pybgp.speaker.reload import apply_config
 from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
 from pybgp.wire.notification import Notification
@@ -266,7 +271,7 @@ class Speaker(ConnectionHandling):
     async def apply_config(self, new: SpeakerConfig) -> str:
         """Apply a reloaded config (SIGHUP); returns what happened, in words.
 
-        See :func:`pybgp.speaker_reload.apply_config` for what is applied live.
+        See :func:`pybgp.speaker.reload.apply_config` for what is applied live.
         """
         return await apply_config(self, new)
 

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import attrs
 
 from pybgp.control import ControlError, request
-from pybgp.netns import Lab, NetnsError, netns_unavailable
+from pybgp.demo.lab import Lab, NetnsError, netns_unavailable
 
 ASN = 64512
 NODES = 3

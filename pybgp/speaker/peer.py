@@ -14,12 +14,12 @@ from typing import Final
 
 import attrs
 
-from pybgp import tcp
 from pybgp.config import PeerConfig
 from pybgp.fsm import State
 from pybgp.logs import PeerAdapter
 from pybgp.rib import PeerInfo
 from pybgp.session import Session, SessionConfig
+from pybgp.speaker import tcp
 
 CONNECTED: Final = (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED)
 """States with a TCP connection."""

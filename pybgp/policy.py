@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from pybgp.config_filters import FilterConfig, evaluate_filters
+from pybgp.config.filters import FilterConfig, evaluate_filters
 from pybgp.rib.policy import Policy, Route
 
 

@@ -9,19 +9,16 @@ whose text names the key path and what is wrong::
 Every table rejects unknown keys. The classes themselves do not validate when built by hand
 (embedding code and tests may construct them directly); ``parse_config`` does all the checks.
 The reference of every key is ``docs/configuration.md``. The validation code lives in
-``pybgp.config_parse``; the filter values in ``pybgp.config_filters``.
+``pybgp.config.parse``; the filter values in ``pybgp.config.filters``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
-from pathlib import Path
-from typing import Any
 
 import attrs
 
-from pybgp.config_filters import (
+from pybgp.config.filters import (
     ACCEPT_UNMATCHED,
     Filter,
     FilterAction,
@@ -43,7 +40,6 @@ __all__ = [
     "ACCEPT_UNMATCHED",
     "FAMILY_NAMES",
     "PEER_TYPES",
-    "ConfigDiff",
     "ConfigError",
     "DynamicPeerConfig",
     "Filter",
@@ -62,13 +58,10 @@ __all__ = [
     "SessionOptions",
     "SpeakerConfig",
     "SpeakerSection",
-    "config_diff",
     "evaluate_filters",
     "format_community",
     "format_large_community",
-    "load_config",
     "parse_community",
-    "parse_config",
     "parse_large_community",
 ]
 
@@ -453,130 +446,3 @@ class SpeakerConfig:
         """The filters of ``peer`` for ``direction`` ``"import"`` or ``"export"``, in order."""
         names = peer.import_filters if direction == "import" else peer.export_filters
         return tuple(self.filter(name) for name in names)
-
-
-# --------------------------------------------------------------------------------------------
-# reload
-
-
-@attrs.frozen(kw_only=True)
-class ConfigDiff:
-    """What changed between two configs (SIGHUP reload). Peers are keyed by address."""
-
-    added_peers: tuple[PeerConfig, ...] = ()
-    """``[[peers]]`` whose address is new."""
-
-    removed_peers: tuple[PeerConfig, ...] = ()
-    """``[[peers]]`` whose address is gone (the old config)."""
-
-    changed_peers: tuple[tuple[PeerConfig, PeerConfig], ...] = ()
-    """(old, new) for peers whose settings differ, including when a filter they reference
-    changed content."""
-
-    speaker_changed: tuple[str, ...] = ()
-    """Names of the ``[speaker]`` keys whose value changed."""
-
-    dynamic_peers_changed: bool = False
-    """``[[dynamic_peers]]`` differ."""
-
-    originate_changed: bool = False
-    """``[originate]`` differs."""
-
-    kernel_changed: bool = False
-    """``[kernel]`` differs."""
-
-    filters_changed: tuple[str, ...] = ()
-    """Names of filters added, removed or changed."""
-
-    logging_changed: bool = False
-    """``[logging]`` differs."""
-
-    metrics_changed: bool = False
-    """``[metrics]`` differs."""
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing changed."""
-        return not (
-            self.added_peers
-            or self.removed_peers
-            or self.changed_peers
-            or self.speaker_changed
-            or self.dynamic_peers_changed
-            or self.originate_changed
-            or self.kernel_changed
-            or self.filters_changed
-            or self.logging_changed
-            or self.metrics_changed
-        )
-
-    @property
-    def restart_required(self) -> bool:
-        """True when a ``[speaker]`` key that every session depends on changed (asn,
-        router_id, cluster_id, listen_address, listen_port): all sessions must restart."""
-        return bool(
-            {"asn", "router_id", "cluster_id", "listen_address", "listen_port"}
-            & set(self.speaker_changed)
-        )
-
-
-def config_diff(old: SpeakerConfig, new: SpeakerConfig) -> ConfigDiff:
-    """Compare two configs for a reload: peers added / removed / changed, sections changed."""
-    old_filters = {f.name: f for f in old.filters}
-    new_filters = {f.name: f for f in new.filters}
-    filters_changed = tuple(
-        sorted(
-            name
-            for name in old_filters.keys() | new_filters.keys()
-            if old_filters.get(name) != new_filters.get(name)
-        )
-    )
-    changed_filter_set = set(filters_changed)
-    old_peers = {p.address: p for p in old.peers}
-    new_peers = {p.address: p for p in new.peers}
-    changed: list[tuple[PeerConfig, PeerConfig]] = []
-    for address, peer in new_peers.items():
-        before = old_peers.get(address)
-        if before is None:
-            continue
-        filters_touched = bool(
-            changed_filter_set & set(peer.import_filters + peer.export_filters)
-        )
-        if before != peer or filters_touched:
-            changed.append((before, peer))
-    speaker_changed = tuple(
-        field.name
-        for field in attrs.fields(SpeakerSection)
-        if getattr(old.speaker, field.name) != getattr(new.speaker, field.name)
-    )
-    return ConfigDiff(
-        added_peers=tuple(p for a, p in new_peers.items() if a not in old_peers),
-        removed_peers=tuple(p for a, p in old_peers.items() if a not in new_peers),
-        changed_peers=tuple(changed),
-        speaker_changed=speaker_changed,
-        dynamic_peers_changed=old.dynamic_peers != new.dynamic_peers,
-        originate_changed=old.originate != new.originate,
-        kernel_changed=old.kernel != new.kernel,
-        filters_changed=filters_changed,
-        logging_changed=old.logging != new.logging,
-        metrics_changed=old.metrics != new.metrics,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# loading
-
-
-def load_config(path: str | Path) -> SpeakerConfig:
-    """Read and validate a TOML config file. Raises ConfigError (unreadable file, TOML syntax
-    error with its line, or the first invalid key)."""
-    from pybgp.config_parse import load_file
-
-    return load_file(Path(path))
-
-
-def parse_config(data: Mapping[str, Any]) -> SpeakerConfig:
-    """Validate an already-parsed TOML mapping. Raises ConfigError naming the key path."""
-    from pybgp.config_parse import parse
-
-    return parse(data)

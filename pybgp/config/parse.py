@@ -26,7 +26,17 @@ from typing import Any, Final
 
 import attrs
 
-from pybgp.config import (
+from pybgp.config.filters import (
+    FilterAction,
+    FilterConfig,
+    FilterRule,
+    FilterSetActions,
+    MatchOperator,
+    PrefixLengthRange,
+    parse_community,
+    parse_large_community,
+)
+from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
     ConfigError,
@@ -39,16 +49,6 @@ from pybgp.config import (
     SpeakerConfig,
     SpeakerSection,
     derive_peer_type,
-)
-from pybgp.config_filters import (
-    FilterAction,
-    FilterConfig,
-    FilterRule,
-    FilterSetActions,
-    MatchOperator,
-    PrefixLengthRange,
-    parse_community,
-    parse_large_community,
 )
 
 IPAddress = IPv4Address | IPv6Address
@@ -746,4 +746,15 @@ def load_file(path: Path) -> SpeakerConfig:
         raise
 
 
-__all__ = ["load_file", "parse"]
+__all__ = ["load_config", "load_file", "parse", "parse_config"]
+
+
+def load_config(path: str | Path) -> SpeakerConfig:
+    """Read and validate a TOML config file. Raises ConfigError (unreadable file, TOML syntax
+    error with its line, or the first invalid key)."""
+    return load_file(Path(path))
+
+
+def parse_config(data: Mapping[str, Any]) -> SpeakerConfig:
+    """Validate an already-parsed TOML mapping. Raises ConfigError naming the key path."""
+    return parse(data)

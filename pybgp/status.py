@@ -26,12 +26,16 @@ def status_snapshot(speaker: Speaker) -> dict[str, Any]:
     document = speaker.status()
     kernel = speaker.kernel
     if kernel is None:
-        document["kernel"] = {"installed": 0, "failed": 0, "adapter": "none"}
+        best = sum(speaker.rib.prefix_count(f) for f in FAMILIES.values())
+        document["kernel"] = {
+            "installed": 0, "failed": 0, "not_installed": best, "adapter": "none",
+        }
     else:
         counters = kernel.counters()
         document["kernel"] = {
             "installed": counters.installed,
             "failed": counters.failed,
+            "not_installed": counters.not_installed,
             "adapter": speaker.config.kernel.adapter,
         }
     return document

@@ -6,6 +6,7 @@ feeding it best-path changes in order (the speaker owns the queue and the task t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from pybgp.config import SpeakerConfig
@@ -41,9 +42,14 @@ def current_best_paths(rib: Rib) -> list[BestPathChange]:
     ]
 
 
-async def feed_kernel(kernel: KernelSync, queue: EventQueue) -> None:
+async def feed_kernel(
+    kernel: KernelSync,
+    queue: EventQueue,
+    applied: Callable[[Sequence[BestPathChange]], None] | None = None,
+) -> None:
     """Apply queued change lists in order until a None arrives; INITIAL_SYNC sweeps stale
-    routes. A failure is logged, never raised: the sessions must survive a kernel bug."""
+    routes. A failure is logged, never raised: the sessions must survive a kernel bug.
+    ``applied`` is called with each change list once the kernel has it (``pybgp monitor``)."""
     while True:
         item = await queue.get()
         if item is None:
@@ -53,5 +59,7 @@ async def feed_kernel(kernel: KernelSync, queue: EventQueue) -> None:
                 await kernel.initial_sync_done()
             else:
                 await kernel.apply(item)  # type: ignore[arg-type]
+                if applied is not None:
+                    applied(item)  # type: ignore[arg-type]
         except Exception:
             log.exception("kernel sync failed")

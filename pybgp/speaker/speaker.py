@@ -51,6 +51,7 @@ from typing import Any, Final
 import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig
+from pybgp.explain import describe_update
 from pybgp.fsm import (
     Action,
     CloseTcp,
@@ -68,13 +69,14 @@ from pybgp.fsm import (
 from pybgp.kernel import KernelSync, RouteInstaller
 from pybgp.kernel.addresses import same_interface_address
 from pybgp.logs import peer_logger
-from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
+from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session, collision_loser
 from pybgp.speaker import tcp
 from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker.events import (
     BestPathChanged,
     EventStream,
+    KernelChanged,
     PeerStateChanged,
     PeerStatus,
     Snapshot,
@@ -110,6 +112,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("pybgp.speaker")
+
+NOTIFICATION_GRACE: Final = 2.0
+"""Seconds a NOTIFICATION queued behind a stalled write buffer gets before the connection is
+aborted (RFC 9687 send hold timer expiry)."""
+_NOTIFICATION_TYPE: Final = b"\x03"
 
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
@@ -319,6 +326,11 @@ class Speaker(ConnectionHandling):
         peer = self._peers.get(str(address))
         return None if peer is None else self._status(peer)
 
+    def peer_config(self, address: str | IPv4Address | IPv6Address) -> PeerConfig | None:
+        """The config a peer runs with (a dynamic peer's comes from its range), or None."""
+        peer = self._peers.get(str(address))
+        return None if peer is None else peer.config
+
     def session(self, address: str | IPv4Address | IPv6Address) -> Session | None:
         """The main session of a peer (read-only use: state, negotiated, counters)."""
         peer = self._peers.get(str(address))
@@ -331,12 +343,16 @@ class Speaker(ConnectionHandling):
         prefix: str | IPv4Network | IPv6Network,
         communities: Sequence[int] = (),
         large_communities: Sequence[tuple[int, int, int]] = (),
+        next_hop: IPv4Address | IPv6Address | None = None,
     ) -> None:
-        """Announce ``prefix`` to every peer (through the RIB's export rules)."""
+        """Announce ``prefix`` to every peer (through the RIB's export rules). The next hop is
+        the session's own address unless ``next_hop`` gives one (of the prefix's family)."""
         network = ip_network(prefix) if isinstance(prefix, str) else prefix
         family = (1, 1) if network.version == 4 else (2, 1)
         key = prefix_from_network(network)
-        self._rib_output(self.rib.originate(family, key, communities, large_communities))
+        self._rib_output(
+            self.rib.originate(family, key, communities, large_communities, next_hop=next_hop)
+        )
 
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None:
         """Stop announcing ``prefix``."""
@@ -401,6 +417,15 @@ class Speaker(ConnectionHandling):
         return status_dict(self.config.speaker, self.rib, self.peers())
 
     # ================================================================ internals
+
+    def _kernel_applied(self, changes: Sequence[BestPathChange]) -> None:
+        kernel = self.kernel
+        if self._subscribers and kernel is not None:
+            self._publish(
+                KernelChanged(
+                    [(c.family, c.prefix, kernel.status(c.family, c.prefix)) for c in changes]
+                )
+            )
 
     def _publish(self, event: SpeakerEvent) -> None:
         for stream in self._subscribers:
@@ -470,10 +495,12 @@ class Speaker(ConnectionHandling):
         peer = driver.peer
         notification: Notification | None = None
         check_collision = False
+        notified = False
         for action in actions:
             if isinstance(action, SendBytes):
                 if driver.conn is not None:
                     driver.conn.write(action.data)
+                    notified = notified or action.data[18:19] == _NOTIFICATION_TYPE
             elif isinstance(action, StateChange):
                 check_collision = True
                 if driver is peer.main:
@@ -490,7 +517,9 @@ class Speaker(ConnectionHandling):
                     self._rib_output(self.rib.peer_down(peer.peer_id))
             elif isinstance(action, CloseTcp):
                 conn, driver.conn = driver.conn, None
-                if conn is not None:
+                if conn is not None and action.abort and notified:
+                    conn.close_after(NOTIFICATION_GRACE)  # RFC 9687 §4: try it, then drop
+                elif conn is not None:
                     conn.close(abort=action.abort)
                 if driver.connect_task is not None:
                     driver.connect_task.cancel()
@@ -499,6 +528,8 @@ class Speaker(ConnectionHandling):
                 self._start_connect(driver)
             elif isinstance(action, DeliverUpdate):
                 if driver is peer.main and not peer.removed:
+                    if peer.log.isEnabledFor(logging.DEBUG):  # cheap when DEBUG is off
+                        peer.log.debug("UPDATE received: %s", describe_update(action.update))
                     self._publish(UpdateReceived(peer.peer_id, action.update))
                     self._rib_output(self.rib.apply_update(peer.peer_id, action.update))
                     eor = action.update.update.end_of_rib
@@ -702,7 +733,9 @@ class Speaker(ConnectionHandling):
         if initial:
             queue.put_nowait(initial)
         self._kernel_queue = queue
-        self._kernel_task = self._loop.create_task(feed_kernel(self.kernel, queue))
+        self._kernel_task = self._loop.create_task(
+            feed_kernel(self.kernel, queue, self._kernel_applied)
+        )
         # Routes found in the kernel from a previous run are swept once every configured
         # peer sent End-of-RIB, or after sweep_timeout (RFC 4724 §2 style).
         timeout = self.config.kernel.sweep_timeout

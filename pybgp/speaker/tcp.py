@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import struct
@@ -257,6 +258,17 @@ class BgpConnection(asyncio.Protocol, Generic[_T]):
         if transport is not None and not transport.is_closing():
             transport.write(data)
 
+    def close_after(self, grace: float) -> None:
+        """Close once the queued data is written, aborting after ``grace`` seconds if it is
+        not: a NOTIFICATION queued behind a stalled buffer (RFC 9687 §4) gets its chance
+        should the peer read again, and the connection is gone soon either way."""
+        self.context = None
+        self.backlog.clear()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            asyncio.get_running_loop().call_later(grace, transport.abort)
+
     def close(self, abort: bool = False) -> None:
         """Close after the queued data is written, or at once with ``abort``."""
         self.context = None
@@ -326,10 +338,12 @@ class Listener:
             try:
                 sock = listen_socket(name, port)
             except OSError as exc:
-                if index == 0 and len(hosts) > 1:
+                if index == 0 and len(hosts) > 1 and exc.errno != errno.EADDRINUSE:
                     log.warning("cannot listen on [%s]:%d (%s); IPv4 only", name, port, exc)
                     continue
-                raise
+                raise OSError(
+                    exc.errno, f"cannot listen on [{name}]:{port}: {exc.strerror or exc}"
+                ) from None
             port = sock.getsockname()[1]
             self.sockets.append(sock)
             self._servers.append(await loop.create_server(factory, sock=sock))

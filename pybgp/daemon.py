@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pybgp import queries
-from pybgp.config import ConfigError, SpeakerConfig, load_config
+from pybgp.config import ConfigError, SpeakerConfig, config_diff, load_config
 from pybgp.control import ControlError, ControlServer, Handler, Send
 from pybgp.logs import setup_logging
 from pybgp.metrics import MetricsServer, PeerMemory, render_metrics
@@ -59,6 +59,9 @@ class Daemon:
         self.speaker = Speaker(config)
         self.event_loop_lag = 0.0
         self._stop = asyncio.Event()
+        self._started = asyncio.Event()
+        """Set once the speaker runs: the control socket is up before it (claimed first), so
+        commands wait for this rather than see a speaker that is not started yet."""
         self._reloading: asyncio.Task[str] | None = None
 
     def status(self) -> dict[str, Any]:
@@ -106,6 +109,7 @@ class Daemon:
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         async with self.speaker:
+            self._started.set()
             updates: UpdateLog | None = None
             if self.config.mrt.updates_file:
                 updates = UpdateLog(self.speaker, self.config.mrt)
@@ -134,7 +138,7 @@ class Daemon:
                     await updates.close()
 
     def _handlers(self) -> dict[str, Handler]:
-        return {
+        handlers: dict[str, Handler] = {
             "status": self._status,
             "routes": self._routes,
             "reload": self._reload_cmd,
@@ -144,6 +148,14 @@ class Daemon:
             "withdraw": self._withdraw,
             "mrt_dump": self._mrt_dump,
         }
+        return {name: self._after_start(handler) for name, handler in handlers.items()}
+
+    def _after_start(self, handler: Handler) -> Handler:
+        async def wrapped(request: Any) -> Any:
+            await self._started.wait()
+            return await handler(request)
+
+        return wrapped
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (as SIGTERM does)."""
@@ -168,6 +180,14 @@ class Daemon:
         except ConfigError as exc:
             where = f"{self.path}: " if exc.key_path else ""
             message = f"reload refused, keeping the running config: {where}{exc}"
+            log.error("%s", message)
+            return False, message
+        diff = config_diff(self.config, new)
+        if diff.restart_required:
+            message = (
+                f"reload refused, keeping the running config: [speaker] "
+                f"{', '.join(diff.speaker_changed)} changed; restart pybgp to apply"
+            )
             log.error("%s", message)
             return False, message
         summary = await self.speaker.apply_config(new)
@@ -235,6 +255,7 @@ class Daemon:
     async def _monitor(self, request: Any, send: Send) -> None:
         """Snapshot first, then every change: subscribe() registers the stream in the same
         step that takes the snapshot, so nothing falls between them."""
+        await self._started.wait()
         snapshot, stream = self.speaker.subscribe(routes=False)
         with stream:
             await send(snapshot_document(snapshot, prefix_counts(self.speaker.rib)))

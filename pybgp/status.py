@@ -27,6 +27,7 @@ def status_snapshot(speaker: Speaker) -> dict[str, Any]:
     kernel = speaker.kernel
     if kernel is None:
         best = sum(speaker.rib.prefix_count(f) for f in FAMILIES.values())
+        best -= speaker.rib.originated_count()  # not meant for the kernel
         document["kernel"] = {
             "installed": 0, "failed": 0, "not_installed": best, "adapter": "none",
         }
@@ -35,7 +36,12 @@ def status_snapshot(speaker: Speaker) -> dict[str, Any]:
         document["kernel"] = {
             "installed": counters.installed,
             "failed": counters.failed,
-            "not_installed": counters.not_installed,
+            # Originated prefixes are not meant for the kernel (unless blackholed): not counted.
+            "not_installed": max(
+                0,
+                counters.not_installed
+                - (0 if speaker.config.originate.blackhole else speaker.rib.originated_count()),
+            ),
             "adapter": speaker.config.kernel.adapter,
         }
     return document

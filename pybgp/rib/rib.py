@@ -348,6 +348,10 @@ class Rib:
             advertised=sum(len(t) for t in peer.adj_out.values()),
         )
 
+    def originated_count(self) -> int:
+        """Prefixes originated here, every family (O(families))."""
+        return sum(len(table) for table in self._originated.values())
+
     def peer_ids(self) -> tuple[str, ...]:
         """The configured peers."""
         return tuple(self._peers)

@@ -23,6 +23,7 @@ from pybgp.config import (
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
+    MrtConfig,
     OriginateConfig,
     PeerConfig,
     SpeakerConfig,
@@ -646,7 +647,7 @@ def _field_names(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     "cls",
     [SpeakerSection, PeerConfig, DynamicPeerConfig, OriginateConfig, KernelConfig,
-     LoggingConfig, MetricsConfig, FilterConfig, FilterRule, FilterSetActions],
+     LoggingConfig, MetricsConfig, MrtConfig, FilterConfig, FilterRule, FilterSetActions],
 )
 def test_docs_mention_every_key(cls: type) -> None:
     text = DOC.read_text()

@@ -442,6 +442,17 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
     hold_time = _hold_time(table, "hold_time", None)
     filters: dict[str, tuple[str, ...]] = {}
     for direction in ("import_filters", "export_filters"):
+        raw = table.raw(direction)
+        if isinstance(raw, list):
+            for i, item in enumerate(raw):
+                if isinstance(item, Mapping):
+                    # Rules written inline: they belong in a named [[filters]] table.
+                    raise ConfigError(
+                        f"{table.key(direction)}[{i}]",
+                        "expected the name of a filter, got a table: write the rules as "
+                        "[[filters.rules]] of a [[filters]] entry with a name, and list that "
+                        "name here",
+                    )
         names = table.strings(direction)
         for i, name in enumerate(names):
             if name not in filter_names:

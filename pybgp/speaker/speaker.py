@@ -118,6 +118,9 @@ NOTIFICATION_GRACE: Final = 2.0
 aborted (RFC 9687 send hold timer expiry)."""
 _NOTIFICATION_TYPE: Final = b"\x03"
 
+KEEP: Final = object()
+"""``Speaker.set_policies`` default: leave that policy as it is."""
+
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
 
@@ -166,6 +169,7 @@ class Speaker(ConnectionHandling):
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._stopping = False
+        self._stopped = False
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._installer = installer
         self.kernel: KernelSync | None = None
@@ -174,6 +178,8 @@ class Speaker(ConnectionHandling):
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
         self._sweep: asyncio.TimerHandle | None = None
+        self._pending_policies: dict[str, tuple[object, object]] = {}
+        """set_policies() calls made before start(), applied when the peer is added."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -225,6 +231,7 @@ class Speaker(ConnectionHandling):
         if not self._running:
             return
         self._running = False
+        self._stopped = True
         self._stopping = True  # the kernel keeps the routes until KernelSync.stop decides
         await self._listener.close()
         now = self._loop.time()
@@ -285,24 +292,41 @@ class Speaker(ConnectionHandling):
     def set_policies(
         self,
         address: str | IPv4Address | IPv6Address,
-        import_policy: Policy | None = None,
-        export_policy: Policy | None = None,
+        import_policy: Policy | object | None = KEEP,
+        export_policy: Policy | object | None = KEEP,
     ) -> None:
         """Give a peer import/export policies (``Route -> Route | None`` callables, None =
-        accept everything) without resetting its session.
+        accept everything) without resetting its session. A policy left out (``KEEP``) stays
+        as it is: setting only the import policy keeps the export one.
 
         Import: re-applied to the routes already received (soft reconfiguration) or asked for
         again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent.
+
+        Before :meth:`start`, the policies are kept and given to the peer of that address when
+        start() adds it from the config. On a started speaker, an address that is no peer
+        raises ``KeyError``.
         """
-        peer = self._peers.get(str(address))
+        peer_id = str(address)
+        peer = self._peers.get(peer_id)
         if peer is None:
-            raise KeyError(f"no peer {address}")
-        peer.info = attrs.evolve(
-            peer.info, import_policy=import_policy, export_policy=export_policy
-        )
-        self._rib_output(
-            self.rib.set_policies(peer.peer_id, import_=import_policy, export=export_policy)
-        )
+            if self._running:
+                raise KeyError(f"no peer {address}")
+            old_import, old_export = self._pending_policies.get(peer_id, (KEEP, KEEP))
+            self._pending_policies[peer_id] = (
+                old_import if import_policy is KEEP else import_policy,
+                old_export if export_policy is KEEP else export_policy,
+            )
+            return
+        changes: dict[str, Any] = {}
+        rib_changes: dict[str, Any] = {}
+        if import_policy is not KEEP:
+            changes["import_policy"] = rib_changes["import_"] = import_policy
+        if export_policy is not KEEP:
+            changes["export_policy"] = rib_changes["export"] = export_policy
+        if not changes:
+            return
+        peer.info = attrs.evolve(peer.info, **changes)
+        self._rib_output(self.rib.set_policies(peer.peer_id, **rib_changes))
 
     def update_policies(self, config: PeerConfig) -> None:
         """Apply the filters of ``config`` to its running peer, keeping the session up.
@@ -366,6 +390,11 @@ class Speaker(ConnectionHandling):
         """A snapshot of peers and routes plus the stream of every later event (atomic: no
         event falls between the two).
 
+        Events are not kept for later subscribers: what happened before this call (sessions
+        that came up during ``start()``, say) is only in the snapshot. Subscribe before
+        ``start()`` to see every event from the first one; a stream taken before ``start()``
+        receives events once the speaker runs.
+
         ``routes=False`` leaves the Loc-RIB out of the snapshot (``Snapshot.routes`` is empty):
         copying a million-route table takes seconds, which a caller interested in sessions
         only should not pay.
@@ -373,7 +402,7 @@ class Speaker(ConnectionHandling):
         table = tuple(self.rib.routes()) if routes else ()
         snapshot = Snapshot(self.peers(), table)
         stream = EventStream(asyncio.Queue(), self._subscribers.discard)
-        if self._running:
+        if self._running or not self._stopped:
             self._subscribers.add(stream)
         else:
             stream._end()
@@ -439,7 +468,14 @@ class Speaker(ConnectionHandling):
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         section = self.config.speaker
         peer_id = str(config.address)
-        info = peer_info(section, config, *peer_policies(self.config, config))
+        import_policy, export_policy = peer_policies(self.config, config)
+        pending = self._pending_policies.pop(peer_id, None)
+        if pending is not None:  # set_policies() before start()
+            if pending[0] is not KEEP:
+                import_policy = pending[0]  # type: ignore[assignment]
+            if pending[1] is not KEEP:
+                export_policy = pending[1]  # type: ignore[assignment]
+        info = peer_info(section, config, import_policy, export_policy)
         peer = Peer(
             config=config,
             session_config=session_config(section, config),

@@ -231,8 +231,8 @@ def _print_peer(peer: dict[str, Any]) -> None:
                            f"{peer.get('send_hold_time') or 'default'})"),
         ("Capabilities", ", ".join(peer.get("capabilities", [])) or "-"),
         ("Families", families),
-        ("Graceful restart", f"local {gr.get('local')}, peer {gr.get('peer')}, "
-                             f"state {gr.get('state')}"),
+        ("Graceful restart", f"local {'yes' if gr.get('local') else 'no'}, peer "
+                             f"{'yes' if gr.get('peer') else 'no'}, state {gr.get('state')}"),
         ("Prefixes", f"received {counters.get('received', 0)}, accepted "
                      f"{counters.get('accepted', 0)}, advertised "
                      f"{counters.get('advertised', 0)}"),

@@ -20,11 +20,13 @@ log = logging.getLogger("pybgp.policy")
 
 
 def describe_verdict(verdict: FilterVerdict) -> str:
-    """The rule that decided, in words: ``filter 'NAME' rule 2 (Reject)``."""
+    """The verdict and the rule that decided, in words: ``rejected by filter 'NAME' rule 2
+    (Reject)``, or ``accepted: no rule matched``."""
     if verdict.filter is None:
-        return "no rule matched (accepted unchanged)"
+        return "accepted: no rule matched"
     action = "Accept" if verdict.accept else "Reject"
-    return f"filter {verdict.filter!r} rule {verdict.rule} ({action})"
+    words = "accepted by" if verdict.accept else "rejected by"
+    return f"{words} filter {verdict.filter!r} rule {verdict.rule} ({action})"
 
 
 def filter_policy(filters: Sequence[FilterConfig], direction: str = "") -> Policy | None:
@@ -49,7 +51,7 @@ def filter_policy(filters: Sequence[FilterConfig], direction: str = "") -> Polic
                 route.network,
                 "to" if route.to_peer is not None else "from",
                 route.to_peer if route.to_peer is not None else (route.peer or "local"),
-                ("accepted by " if verdict.accept else "rejected by ") + describe_verdict(verdict),
+                describe_verdict(verdict),
             )
         if not verdict.accept:
             return None

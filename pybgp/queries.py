@@ -371,8 +371,7 @@ def _verdict(
             frozenset(communities.values) if communities is not None else frozenset(),
             frozenset(large.values) if large is not None else frozenset(),
         )
-        words = describe_verdict(verdict)
-        return ("accepted by " if verdict.accept else "rejected by ") + words
+        return describe_verdict(verdict)
     if accepted:
         return "accepted (no import policy)"
     return "rejected by the import policy"

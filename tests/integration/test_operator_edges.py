@@ -369,7 +369,7 @@ async def test_debug_log_explains_updates_and_policy_verdicts(
         in line for line in lines
     ), lines
     assert any(
-        "import 10.1.0.0/24 from 127.0.0.85: accepted by no rule matched" in line
+        "import 10.1.0.0/24 from 127.0.0.85: accepted: no rule matched" in line
         for line in lines
     ), lines
 

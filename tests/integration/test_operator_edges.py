@@ -433,3 +433,46 @@ def test_metrics_counters_never_go_down() -> None:
     assert _value(render_metrics(status(), per_peer=False, memory=memory2),
                   "pybgp_updates_received_total") == 5
     json.dumps(first)  # plain text
+
+
+# -- status PEER: a family disabled under RFC 7606 -------------------------------------------
+
+
+async def test_peer_detail_shows_a_family_disabled_by_rfc7606() -> None:
+    """An MP_REACH_NLRI with wrong flags disables IPv6 for the session (RFC 7606 §5.3);
+    ``pybgp status PEER`` says so."""
+    from pybgp.queries import peer_detail
+
+    config = SpeakerConfig(speaker=section(64512, "10.0.0.1", "127.0.0.75"))
+    async with Speaker(config) as s:
+        await s.add_peer(peer("127.0.0.76", 65000, passive=True, families=("ipv4", "ipv6")))
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.bind(("127.0.0.76", 0))
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, s.listen_addresses[0])
+            their_open = b"\xff" * 16 + bytes.fromhex(
+                "0031 01 04 fde8 005a 7f00004c 14 0212 01040001 0001 01040002 0001 41040000fde8"
+            )
+            await loop.sock_sendall(sock, their_open + b"\xff" * 16 + b"\x00\x13\x04")
+            await s.wait_state("127.0.0.76", State.ESTABLISHED, TIMEOUT)
+            assert peer_detail(s, "127.0.0.76")["families"] == {
+                "ipv4": "enabled", "ipv6": "enabled",
+            }
+            update = bytes.fromhex(
+                "0000 002c 40010100 4002060201 0000fde8"
+                "c00e1c 0002 01 10 20010db8000000000000000000000001 00 30 20010db80244"
+            )
+            message = b"\xff" * 16 + (19 + len(update)).to_bytes(2, "big") + b"\x02" + update
+            await loop.sock_sendall(sock, message)
+            async with asyncio.timeout(TIMEOUT):
+                while not s.rib.disabled_families("127.0.0.76"):
+                    await asyncio.sleep(0.02)
+            detail = peer_detail(s, "127.0.0.76")
+            assert detail["families"]["ipv4"] == "enabled"
+            assert detail["families"]["ipv6"].startswith("disabled (RFC 7606")
+            assert detail["disabled_families"] == ["ipv6"]
+            assert detail["state"] == "Established"
+        finally:
+            sock.close()

@@ -95,6 +95,8 @@ from pybgp.speaker.kernel_feed import (
     make_kernel_sync,
 )
 from pybgp.speaker.peer import CONNECTED, Connection, Driver, Peer, clean_address
+from pybgp.speaker.policies import KEEP, remember, with_pending
+from pybgp.speaker.policies import changes as policy_changes
 from pybgp.speaker.reload import apply_config
 from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
@@ -117,9 +119,6 @@ NOTIFICATION_GRACE: Final = 2.0
 """Seconds a NOTIFICATION queued behind a stalled write buffer gets before the connection is
 aborted (RFC 9687 send hold timer expiry)."""
 _NOTIFICATION_TYPE: Final = b"\x03"
-
-KEEP: Final = object()
-"""``Speaker.set_policies`` default: leave that policy as it is."""
 
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
@@ -178,8 +177,7 @@ class Speaker(ConnectionHandling):
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
         self._sweep: asyncio.TimerHandle | None = None
-        self._pending_policies: dict[str, tuple[object, object]] = {}
-        """set_policies() calls made before start(), applied when the peer is added."""
+        self._pending_policies: dict[str, tuple[object, object]] = {}  # set before start()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -306,27 +304,16 @@ class Speaker(ConnectionHandling):
         start() adds it from the config. On a started speaker, an address that is no peer
         raises ``KeyError``.
         """
-        peer_id = str(address)
-        peer = self._peers.get(peer_id)
+        peer = self._peers.get(str(address))
         if peer is None:
             if self._running:
                 raise KeyError(f"no peer {address}")
-            old_import, old_export = self._pending_policies.get(peer_id, (KEEP, KEEP))
-            self._pending_policies[peer_id] = (
-                old_import if import_policy is KEEP else import_policy,
-                old_export if export_policy is KEEP else export_policy,
-            )
+            remember(self._pending_policies, str(address), import_policy, export_policy)
             return
-        changes: dict[str, Any] = {}
-        rib_changes: dict[str, Any] = {}
-        if import_policy is not KEEP:
-            changes["import_policy"] = rib_changes["import_"] = import_policy
-        if export_policy is not KEEP:
-            changes["export_policy"] = rib_changes["export"] = export_policy
-        if not changes:
-            return
-        peer.info = attrs.evolve(peer.info, **changes)
-        self._rib_output(self.rib.set_policies(peer.peer_id, **rib_changes))
+        info_changes, rib_changes = policy_changes(import_policy, export_policy)
+        if info_changes:
+            peer.info = attrs.evolve(peer.info, **info_changes)
+            self._rib_output(self.rib.set_policies(peer.peer_id, **rib_changes))
 
     def update_policies(self, config: PeerConfig) -> None:
         """Apply the filters of ``config`` to its running peer, keeping the session up.
@@ -468,14 +455,10 @@ class Speaker(ConnectionHandling):
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         section = self.config.speaker
         peer_id = str(config.address)
-        import_policy, export_policy = peer_policies(self.config, config)
-        pending = self._pending_policies.pop(peer_id, None)
-        if pending is not None:  # set_policies() before start()
-            if pending[0] is not KEEP:
-                import_policy = pending[0]  # type: ignore[assignment]
-            if pending[1] is not KEEP:
-                export_policy = pending[1]  # type: ignore[assignment]
-        info = peer_info(section, config, import_policy, export_policy)
+        policies = with_pending(
+            self._pending_policies, peer_id, *peer_policies(self.config, config)
+        )
+        info = peer_info(section, config, *policies)
         peer = Peer(
             config=config,
             session_config=session_config(section, config),

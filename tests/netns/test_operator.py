@@ -361,11 +361,14 @@ def test_a_second_run_touches_nothing(bird: None, topology: Topology, tmp_path: 
     )
     # Let `ip monitor` subscribe before the second speakers start: a route we add and remove
     # ourselves must show in its output.
-    wait_until(
-        lambda: _marker(node, tmp_path / "ip-monitor.log"),
-        describe="ip monitor route sees a marker route",
-    )
-    marked = (tmp_path / "ip-monitor.log").read_text()
+    log = tmp_path / "ip-monitor.log"
+    attempts = iter(range(1, 200))
+    wait_until(lambda: _marker(node, log, next(attempts)), describe="ip monitor route works")
+    # Once subscribed, one last marker; when its removal shows, every earlier event has.
+    _marker(node, log, 250)
+    wait_until(lambda: "Deleted blackhole 192.0.2.250 " in log.read_text(),
+               describe="the last marker seen")
+    marked = log.read_text()
 
     config = dict(node.config)
     speaker = config["speaker"]
@@ -407,7 +410,9 @@ def test_a_second_run_touches_nothing(bird: None, topology: Topology, tmp_path: 
     watcher.stop()
 
 
-def _marker(node: Speaker, log: Path) -> bool:
-    node.node.ip("route", "replace", "blackhole", "192.0.2.1/32")
-    node.node.ip("route", "del", "blackhole", "192.0.2.1/32")
-    return "192.0.2.1" in log.read_text()
+def _marker(node: Speaker, log: Path, number: int) -> bool:
+    """Add and remove a blackhole route; True once ``ip monitor`` printed any marker."""
+    address = f"192.0.2.{number}"
+    node.node.ip("route", "replace", "blackhole", f"{address}/32")
+    node.node.ip("route", "del", "blackhole", f"{address}/32")
+    return "blackhole 192.0.2." in log.read_text()

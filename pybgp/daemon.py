@@ -248,7 +248,7 @@ class Daemon:
         if family not in (None, "ipv4", "ipv6"):
             raise ControlError(f"family must be ipv4 or ipv6, not {family!r}")
         try:
-            return dump_table(self.speaker, path, family)
+            return await dump_table(self.speaker, path, family)
         except OSError as exc:
             raise ControlError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -66,7 +66,12 @@ def _table_records(speaker: Speaker, families: list[Family], now: int) -> Iterat
     yield from mrt.table_dump(now, section.router_id, "pybgp", peers, routes())
 
 
-def dump_table(speaker: Speaker, path: str, family: str | None = None) -> dict[str, Any]:
+YIELD_EVERY = 10_000
+"""Records written between two yields to the event loop (a million-route dump must not hold
+keepalives back)."""
+
+
+async def dump_table(speaker: Speaker, path: str, family: str | None = None) -> dict[str, Any]:
     """Write the Loc-RIB (every path) as a TABLE_DUMP_V2 file at ``path`` (atomically: a
     temporary file renamed into place). Returns what was written."""
     families = [FAMILIES[family]] if family else list(FAMILIES.values())
@@ -80,6 +85,8 @@ def dump_table(speaker: Speaker, path: str, family: str | None = None) -> dict[s
                 handle.write(data)
                 records += 1
                 size += len(data)
+                if records % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # the table iterator works on a copy per family
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

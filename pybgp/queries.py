@@ -114,17 +114,33 @@ def peer_detail(speaker: Speaker, address: str) -> dict[str, Any]:
         "export_filters": list(config.export_filters),
     }
     if negotiated is not None:
-        from pybgp.speaker.events import status_dict
-
-        details = status_dict(section, speaker.rib, [status])["peers"][0]
         document.update(
-            router_id=details.get("router_id"),
-            hold_time=details.get("hold_time"),
-            keepalive_time=details.get("keepalive_time"),
-            capabilities=details.get("capabilities", []),
-            hostname=details.get("hostname"),
+            router_id=str(negotiated.peer_router_id),
+            hold_time=negotiated.hold_time,
+            keepalive_time=negotiated.keepalive_time,
+            capabilities=_capabilities(negotiated),
+            hostname=negotiated.hostname,
         )
+    else:
+        document["hostname"] = None
     return document
+
+
+def _capabilities(negotiated: Any) -> list[str]:
+    """The capabilities both sides agreed on, by name (as ``pybgp status --json`` lists them)."""
+    codec = negotiated.negotiated
+    return [
+        name
+        for name, present in (
+            ("four-octet-as", codec.four_octet_as),
+            ("route-refresh", negotiated.route_refresh),
+            ("enhanced-route-refresh", negotiated.enhanced_route_refresh),
+            ("extended-message", codec.extended_message),
+            ("graceful-restart (peer)", negotiated.graceful_restart is not None),
+            ("add-path", bool(codec.add_path_receive or codec.add_path_send)),
+        )
+        if present
+    ]
 
 
 def readiness(speaker: Speaker) -> dict[str, Any]:

@@ -476,3 +476,24 @@ async def test_peer_detail_shows_a_family_disabled_by_rfc7606() -> None:
             assert detail["state"] == "Established"
         finally:
             sock.close()
+
+
+def test_send_hold_time_key() -> None:
+    """RFC 9687's send hold time was fixed; it is a key now, in [speaker] and per peer."""
+    from pybgp.config import ConfigError, parse_config
+    from pybgp.speaker.events import session_config
+
+    base = {"asn": 64512, "router_id": "10.0.0.1"}
+    config = parse_config({
+        "speaker": {**base, "send_hold_time": 600},
+        "peers": [{"address": "10.0.0.2", "asn": 64512},
+                  {"address": "10.0.0.3", "asn": 64512, "send_hold_time": 0}],
+    })
+    assert config.speaker.send_hold_time == 600
+    first, second = config.peers
+    assert session_config(config.speaker, first).timers.send_hold_time == 600
+    assert session_config(config.speaker, second).timers.send_hold_time == 0  # off
+    assert parse_config({"speaker": base}).speaker.send_hold_time is None  # RFC default
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"speaker": {**base, "send_hold_time": 2}})
+    assert caught.value.key_path == "speaker.send_hold_time"

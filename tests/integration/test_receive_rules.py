@@ -21,6 +21,7 @@ from pybgp.config import PeerConfig, SpeakerConfig
 from pybgp.fsm import State
 from pybgp.speaker import Speaker
 from pybgp.wire.capabilities import MultiprotocolCapability
+from pybgp.wire.errors import LocalProtocolError
 from pybgp.wire.messages import KEEPALIVE_MESSAGE
 from pybgp.wire.nlri import prefix_from_network
 from pybgp.wire.open import Open, encode_open
@@ -127,3 +128,12 @@ async def test_our_own_address_as_next_hop_is_ignored(
     status = speaker.peer(PEER)
     assert status is not None and status.state is State.ESTABLISHED  # no NOTIFICATION
     assert (status.received, status.accepted) == (2, 1)
+
+
+async def test_a_speaker_built_by_hand_with_as_zero_never_opens_a_session() -> None:
+    # The config parser refuses AS 0 (tests/unit/test_config_role.py); built by hand, the
+    # session refuses to build its OPEN: "MUST NOT initiate a connection claiming to be AS 0"
+    # (RFC 7607 §2). The peer is never connected to.
+    async with Speaker(SpeakerConfig(speaker=section(0, "10.0.0.1", SPEAKER))) as speaker:
+        with pytest.raises(LocalProtocolError, match="RFC 7607 §2"):
+            await speaker.add_peer(PeerConfig(address=IPv4Address(PEER), asn=65002, port=1))

@@ -5,9 +5,11 @@ or reset, originated prefixes announced and withdrawn. Three things a datastore 
 a file reload does not handle live are prepared here first:
 
 * a peer whose only change is its label (``type``/``description``, e.g. a mesh peer that is
-  now the same node reached through a BGPPeer) keeps its session;
-* this node's ``routeReflectorClusterID`` (``[speaker] cluster_id``) set or cleared: the RIB
-  takes the new id and the iBGP sessions restart with it (a reload refuses this);
+  now the same node reached through a BGPPeer) or its client role keeps its session;
+* this node's ``routeReflectorClusterID`` (``[speaker] cluster_id``) set or cleared, and peers
+  becoming or ceasing to be route-reflector clients: the RIB takes the new id and roles and
+  sends each peer only the difference; no session restarts (a reload refuses a new cluster
+  id and resets a peer whose client flag changed);
 * the pools' encapsulation: the kernel sync re-decides its routes.
 
 A change of the node's AS or router id needs a restart (every session depends on them): it
@@ -22,7 +24,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from pybgp.config import SpeakerConfig, config_diff
-from pybgp.wire.constants import CeaseSubcode
 
 if TYPE_CHECKING:
     from pybgp.speaker import Speaker
@@ -31,7 +32,7 @@ __all__ = ["apply_datastore_config"]
 
 log = logging.getLogger("pybgp.datastore")
 
-_LABELS = ("type", "description")
+_LIVE = ("type", "description", "route_reflector_client")
 
 
 async def apply_datastore_config(speaker: Speaker, new: SpeakerConfig) -> str:
@@ -47,35 +48,25 @@ async def apply_datastore_config(speaker: Speaker, new: SpeakerConfig) -> str:
             new,
             speaker=attrs.evolve(new.speaker, **{n: getattr(old.speaker, n) for n in fixed}),
         )
-    diff = config_diff(old, new)
-    interim_peers = {peer.address: peer for peer in old.peers}
-    for before, after in diff.changed_peers:
-        if attrs.evolve(before, **{name: getattr(after, name) for name in _LABELS}) == after:
-            speaker.update_policies(after)  # same session, new label
-            interim_peers[after.address] = after
-    resets = []
     if old.speaker.cluster_id != new.speaker.cluster_id:
-        speaker.rib.cluster_id = new.speaker.cluster_id
-        changed = {after.address for _, after in diff.changed_peers}
-        resets = [
-            peer for peer in new.peers
-            if peer.asn == new.speaker.asn and peer.address in interim_peers
-            and peer.address not in changed
-        ]
+        # Before any client is marked: reflection starts (or stops) with the new id.
+        speaker.set_cluster_id(new.speaker.cluster_id)
         notes.append(f"cluster id now {new.speaker.cluster_id}")
+        old = speaker.config
+    diff = config_diff(old, new)
+    interim = {peer.address: peer for peer in old.peers}
+    for before, after in diff.changed_peers:
+        if attrs.evolve(before, **{name: getattr(after, name) for name in _LIVE}) == after:
+            speaker.update_peer(after)  # same session: labels or the client role changed
+            interim[after.address] = after
+    kept = sum(1 for address, peer in interim.items() if peer is not old.peer_for(address))
+    if kept:
+        notes.append(f"{kept} peers updated without a reset")
     if old.kernel.pools != new.kernel.pools and speaker.kernel is not None:
         await speaker.kernel.set_pools(new.kernel)
         notes.append("pool encapsulation updated")
-    speaker.config = attrs.evolve(
-        old,
-        speaker=attrs.evolve(old.speaker, cluster_id=new.speaker.cluster_id),
-        peers=tuple(interim_peers.values()),
-        kernel=new.kernel,
-    )
+    # What is left for the reload path: peers added, removed or with session changes,
+    # originated prefixes.
+    speaker.config = attrs.evolve(old, peers=tuple(interim.values()), kernel=new.kernel)
     summary = await speaker.apply_config(new)
-    for peer in resets:
-        await speaker.remove_peer(peer.address, "", CeaseSubcode.OTHER_CONFIGURATION_CHANGE)
-        await speaker.add_peer(peer)
-    if resets:
-        notes.append(f"reset {len(resets)} iBGP peers for the new cluster id")
     return "; ".join([summary, *notes]) if notes else summary

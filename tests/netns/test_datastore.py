@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +224,22 @@ def expected_blocks(own: int, owners: Mapping[str, int]) -> dict[str, str | None
     return {cidr: (None if owner == own else lan_ip(owner)) for cidr, owner in owners.items()}
 
 
+def received_from(speaker: Speaker, address: str) -> int:
+    for peer in speaker.status()["peers"]:
+        if peer["address"] == address:
+            return int(peer["received"])
+    return 0
+
+
+def continuous_ping(pod: Node, address: str, seconds: float) -> tuple[int, int]:
+    """Echoes every 0.1 s for ``seconds``: (sent, received)."""
+    result = pod.run(["ping", "-n", "-q", "-i", "0.1", "-w", str(int(seconds)), address],
+                     check=False, timeout=seconds + 10)
+    found = re.search(r"(\d+) packets transmitted, (\d+) received", result.stdout)
+    assert found, result.stdout
+    return int(found.group(1)), int(found.group(2))
+
+
 def datastore_status(speaker: Speaker) -> dict[str, Any]:
     return dict(speaker.status()["datastore"])
 
@@ -298,19 +316,44 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
         assert all(now[a] == before[i][a] for a in before[i]), f"n{i}: mesh session reset"
 
     # 4. switch to a route reflector: pods stay reachable --------------------------------------
-    etcd.put(*bgp_peer("rr-clients", nodeSelector="all()",
-                       peerSelector="route-reflector == 'true'"))
-    etcd.put(*node_resource(1, {"route-reflector": "true"}, cluster="224.0.0.1"))
-    etcd.put(*bgp_configuration(mesh=False))
-    wait_peers(speakers[1], [lan_ip(j) for j in (2, 3, 4)] + [TOR_IP])
-    for i in (2, 3, 4):
-        wait_peers(speakers[i], [lan_ip(1), TOR_IP])
+    # In Calico's documented order: the reflector and the BGPPeer first, the mesh off once
+    # every client has its reflector session. A pod pings another across the switch.
+    before = {i: sessions(s) for i, s in speakers.items()}
+    with ThreadPoolExecutor(max_workers=2) as pingers:
+        pinging = [pingers.submit(continuous_ping, pods[a][0], pods[b][1], 15.0)
+                   for a, b in (("pod2", "pod3"), ("pod4", "pod1"))]
+        time.sleep(1.0)  # the pings are under way (they count themselves)
+        etcd.put(*bgp_peer("rr-clients", nodeSelector="all()",
+                           peerSelector="route-reflector == 'true'"))
+        etcd.put(*node_resource(1, {"route-reflector": "true"}, cluster="224.0.0.1"))
+        wait_peers(speakers[1], [lan_ip(j) for j in (2, 3, 4)] + [TOR_IP])
+        for i in (2, 3, 4):
+            wait_until(lambda s=speakers[i]: sessions(s).get(lan_ip(1), ("", ""))[0],
+                       timeout=CONVERGE, describe=f"n{i}: reflector session",
+                       predicate=lambda state: state == "Established")
+            wait_until(lambda s=speakers[i]: received_from(s, lan_ip(1)), timeout=CONVERGE,
+                       describe=f"n{i}: the blocks reflected by n1",
+                       predicate=lambda count: count >= 3)
+        etcd.put(*bgp_configuration(mesh=False))
+        for i in (2, 3, 4):
+            wait_peers(speakers[i], [lan_ip(1), TOR_IP])
+        losses = {f"{a}->{b}": future.result()
+                  for (a, b), future in zip((("pod2", "pod3"), ("pod4", "pod1")), pinging,
+                                            strict=True)}
     types = {p["address"]: p["type"] for p in speakers[1].status()["peers"]}
     assert {types[lan_ip(j)] for j in (2, 3, 4)} == {"rr-client"}
     assert {p["type"] for p in speakers[2].status()["peers"]} == {"route-reflector", "global"}
     for i, speaker in speakers.items():
         wait_kernel_blocks(speaker, expected_blocks(i, owners))
     ping_all_pairs(pods)
+    # Nothing is lost: the reflected path has the same next hop as the mesh path it
+    # replaces, and the reflector takes its cluster id and its clients without a reset.
+    for sent, received in losses.values():
+        assert sent >= 50 and received == sent, f"pings lost in the switch: {losses}"
+    for i in (2, 3, 4):
+        assert sessions(speakers[1])[lan_ip(i)] == before[1][lan_ip(i)], f"n1-n{i} was reset"
+        assert sessions(speakers[i])[lan_ip(1)] == before[i][lan_ip(1)], f"n{i}-n1 was reset"
+    print(f"\nroute-reflector switch, echoes (sent, received): {losses}")
 
     # 5. releasing a block withdraws it everywhere --------------------------------------------
     release(etcd, 2, block(2))

@@ -36,6 +36,14 @@ def run_from_file(path: str, log_format: str | None = None, log_level: str | Non
         print(f"{path}: {exc}" if exc.key_path else str(exc), file=sys.stderr)
         return 2
     setup_logging(log_level or config.logging.level, log_format or config.logging.format)
+    if config.datastore is not None:
+        from pybgp.datastore.etcd import EtcdError, import_client
+
+        try:
+            import_client()
+        except EtcdError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
     try:
         asyncio.run(Daemon(config, Path(path)).run())
     except ControlError as exc:

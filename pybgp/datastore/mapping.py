@@ -156,6 +156,11 @@ def derive(state: ClusterState, node_name: str) -> DerivedConfig:
             if candidate.ip == my_ip or candidate.ip in peers:
                 continue
             peers[candidate.ip] = _peer_config(candidate, me, my_ip, my_as, version)
+            if candidate.peer is not None and candidate.peer.has_password:
+                problems.append(
+                    f"BGPPeer {candidate.peer.name}: spec.password (a Kubernetes secret) "
+                    f"cannot be read from etcd; the session with {candidate.ip} has no TCP MD5"
+                )
     prefixes = _prefixes(state, node_name, default, problems)
     pools = _pools(state.ippools.values(), problems)
     router_id = me.ipv4.ip if me.ipv4 is not None else router_id_from_name(node_name)

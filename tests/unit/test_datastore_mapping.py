@@ -233,6 +233,15 @@ def test_bad_resources_are_named_and_left_out() -> None:
         derive(state, "ghost")
 
 
+def test_secret_passwords_are_named_as_problems() -> None:
+    state = four_nodes(bgppeer("tor", peerIP="10.0.0.254", asNumber=65010,
+                               password={"secretKeyRef": {"name": "bgp", "key": "tor"}}))
+    derived = derive(state, "n1")
+    tor = {str(p.address): p for p in derived.peers}["10.0.0.254"]
+    assert tor.password is None
+    assert any("BGPPeer tor: spec.password" in p for p in derived.problems)
+
+
 def test_merge_keeps_file_peers_and_prefixes() -> None:
     base = parse_config({
         "datastore": {"node": "n1"},

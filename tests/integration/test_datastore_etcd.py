@@ -235,3 +235,61 @@ def test_check_accepts_a_datastore_node_file(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pybgp", "check", "-c", str(example)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_pybgp_run_follows_etcd_and_shows_it_in_status(etcd: Server, tmp_path: Path) -> None:
+    from pybgp.control import ControlError, request
+
+    for i in (1, 2):
+        etcd.put(f"{RES}/nodes/n{i}", {"kind": "Node", "metadata": {"name": f"n{i}"},
+                                       "spec": {"bgp": {"ipv4Address": f"127.0.20.{i}/8"}}})
+    allocate(etcd, 1, "10.48.1.0/26")
+    sock = tmp_path / "n1.sock"
+    config = tmp_path / "n1.toml"
+    config.write_text(
+        f'[speaker]\nlisten_address = "127.0.20.1"\nlisten_port = {free_port()}\n'
+        f'control_socket = "{sock}"\nconnect_delay = 0\n'
+        f'[datastore]\nendpoints = ["{etcd.url}"]\nnode = "n1"\ntimeout = 1\n'
+    )
+    log = (tmp_path / "pybgp.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "pybgp", "run", "-c", str(config)],
+                               stdout=log, stderr=subprocess.STDOUT)
+
+    def status() -> dict[str, Any]:
+        if process.poll() is not None:
+            raise AssertionError((tmp_path / "pybgp.log").read_text())
+        try:
+            return dict(request(str(sock), "status", timeout=3.0))
+        except (ControlError, OSError):
+            return {}
+
+    try:
+        first = wait_until(status, timeout=20, describe="pybgp answers",
+                           predicate=lambda s: bool(s))
+        assert first["asn"] == 64512 and first["router_id"] == "127.0.20.1"
+        datastore = first["datastore"]
+        assert datastore["state"] == "in-sync" and datastore["node"] == "n1"
+        assert datastore["revision"] > 0 and datastore["endpoint"] == etcd.url
+        assert [(p["address"], p["type"]) for p in first["peers"]] == [("127.0.20.2", "mesh")]
+        etcd.put(f"{RES}/bgppeers/tor", {"kind": "BGPPeer",
+                                         "spec": {"peerIP": "127.0.20.9", "asNumber": 65009}})
+        later = wait_until(status, timeout=20, describe="the BGPPeer applied",
+                           predicate=lambda s: len(s.get("peers", ())) == 2)
+        assert {p["address"]: p["type"] for p in later["peers"]}["127.0.20.9"] == "global"
+        assert later["datastore"]["revision"] > datastore["revision"]
+        assert "peers added: 127.0.20.9" in later["datastore"]["last_change"]
+        text = subprocess.run([sys.executable, "-m", "pybgp", "status", "-s", str(sock)],
+                              capture_output=True, text=True, timeout=30)
+        assert f"datastore: etcd {etcd.url} node n1: in-sync" in text.stdout
+        answer = request(str(sock), "reload", timeout=10.0)  # as SIGHUP
+        assert answer["message"] == "no changes", answer
+        assert len(status()["peers"]) == 2  # the file reloaded, the datastore's peers kept
+    finally:
+        process.terminate()
+        try:
+            assert process.wait(15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+            log.close()

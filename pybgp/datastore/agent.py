@@ -238,7 +238,12 @@ class DatastoreAgent:
         if old is None or old.problems != new.problems:
             for problem in new.problems:
                 log.warning("datastore: %s", problem)
-        summary = await apply(merge(self.base, new))
+        try:
+            summary = await apply(merge(self.base, new))
+        except Exception:  # a speaker bug must not stop the node following the datastore
+            log.exception("datastore: applying revision %d failed", self.revision)
+            self.last_error = f"applying revision {self.revision} failed (see the log)"
+            return
         self.changes_applied += 1
         self.last_change = diff.describe()
         log.info("datastore revision %d: %s -> %s", self.revision, diff.describe(), summary)

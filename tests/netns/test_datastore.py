@@ -270,6 +270,8 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
     for i in (1, 2, 3):
         allocate(etcd, i, block(i))
 
+    figures: dict[str, float] = {}
+
     # 1. full mesh of three, one-directional -------------------------------------------------
     started = time.monotonic()
     speakers = {i: start_node(topology, nodes[i - 1], i) for i in (1, 2, 3)}
@@ -290,11 +292,13 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
     before = {i: sessions(s) for i, s in speakers.items()}
     etcd.put(*node_resource(4))
     allocate(etcd, 4, block(4))
+    joined = time.monotonic()
     speakers[4] = start_node(topology, nodes[3], 4)
     owners[block(4)] = 4
     for i, speaker in speakers.items():
         wait_peers(speaker, [lan_ip(j) for j in (1, 2, 3, 4) if j != i])
         wait_kernel_blocks(speaker, expected_blocks(i, owners))
+    figures["n4 started -> every session and block in every kernel"] = time.monotonic() - joined
     for i in (1, 2, 3):
         now = sessions(speakers[i])
         for address, (state, since) in before[i].items():
@@ -305,11 +309,13 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
     before = {i: sessions(s) for i, s in speakers.items()}
     tor_bird = BirdDaemon(tor, bird_config(TOR_IP, TOR_ASN, [
         BirdPeer(f"n{i}", lan_ip(i), ASN, export="none") for i in range(1, 5)]))
+    written = time.monotonic()
     etcd.put(*bgp_peer("tor", peerIP=TOR_IP, asNumber=TOR_ASN))
     for i in range(1, 5):
         tor_bird.wait_established(f"n{i}", timeout=CONVERGE)
     for i in range(1, 5):
         tor_bird.wait_route(block(i), timeout=CONVERGE)
+    figures["global BGPPeer written -> ToR has all 4 blocks"] = time.monotonic() - written
     for i, speaker in speakers.items():
         now = sessions(speaker)
         assert now[TOR_IP][0] == "Established"
@@ -356,10 +362,12 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
     print(f"\nroute-reflector switch, echoes (sent, received): {losses}")
 
     # 5. releasing a block withdraws it everywhere --------------------------------------------
+    written = time.monotonic()
     release(etcd, 2, block(2))
     del owners[block(2)]
     for i, speaker in speakers.items():
         wait_kernel_blocks(speaker, expected_blocks(i, owners))
+    figures["block released in etcd -> gone from all 4 kernels"] = time.monotonic() - written
     wait_until(lambda: [r for r in tor_bird.routes() if r["prefix"] == block(2)],
                timeout=CONVERGE, describe="ToR withdrew 10.244.2.0/26",
                predicate=lambda found: not found)
@@ -383,10 +391,12 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
         time.sleep(0.5)
     assert disconnected == {1, 2, 3, 4}, f"nodes that noticed etcd was down: {disconnected}"
     assert {i: sessions(s) for i, s in speakers.items()} == peer_times
+    restarted = time.monotonic()
     etcd.start()
     for speaker in speakers.values():
         wait_until(lambda s=speaker: datastore_status(s)["state"], timeout=CONVERGE,
                    describe=f"{speaker.name} in sync again", predicate=lambda v: v == "in-sync")
+    figures["etcd restarted -> all 4 nodes in sync"] = time.monotonic() - restarted
     assert kernels() == steady
     ping_all_pairs({k: v for k, v in pods.items() if k != "pod2"})
 
@@ -400,10 +410,13 @@ def test_cluster_follows_etcd(bird: None, topology: Topology) -> None:
     wait_until(lambda: datastore_status(speakers[1])["revision"], timeout=CONVERGE,
                describe=f"n1 saw revision {written}", predicate=lambda r: r >= written)
     assert "10.244.14.0/26" not in pybgp_routes(nodes[0])  # n4 cannot know yet
+    relinked = time.monotonic()
     nodes[3].ip("link", "set", mgmt_links[4], "up")
     for i, speaker in speakers.items():
         wait_kernel_blocks(speaker, expected_blocks(i, owners))
+    figures["n4 link back -> its new block in all 4 kernels"] = time.monotonic() - relinked
     tor_bird.wait_route("10.244.14.0/26", timeout=CONVERGE)
     assert datastore_status(speakers[4])["resyncs"] >= 1
-    print(f"\nfull mesh of 3 from etcd converged in {mesh_seconds:.1f} s")
+    figures["3 nodes started -> full mesh and blocks in every kernel"] = mesh_seconds
+    print("\n" + "\n".join(f"{what}: {seconds:.2f} s" for what, seconds in figures.items()))
     assert PROTO_NAMES  # pybgp's routes are the ones checked above (protocol 186)

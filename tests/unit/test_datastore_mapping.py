@@ -112,6 +112,32 @@ def test_default_asn_and_node_as_override() -> None:
     assert derive(state, "b").asn == 65002
 
 
+def test_listen_ports_global_and_per_node() -> None:
+    state = four_nodes(bgpconfig(asNumber=64512, listenPort=1179),
+                       bgpconfig("node.n3", listenPort=2179),
+                       bgppeer("to-n3", node="n1", peerIP="10.0.0.3", asNumber=64512))
+    assert derive(state, "n1").listen_port == 1179 and derive(state, "n3").listen_port == 2179
+    found = peers(state, "n2")
+    assert found["10.0.0.1"].port == 1179 and found["10.0.0.3"].port == 2179
+    # a BGPPeer naming a Calico node's address (no port): the node's listen port
+    assert peers(state, "n1")["10.0.0.3"].port == 2179
+    assert peers(state, "n1")["10.0.0.3"].type == "node-specific"
+
+
+def test_selector_peering_between_nodes_of_different_as() -> None:
+    state = four_nodes(
+        bgpconfig(asNumber=64512, nodeToNodeMeshEnabled=False),
+        node("n1", "10.0.0.1/24", asn=65001, labels={"edge": "yes"}),
+        bgppeer("edge", nodeSelector="!has(edge)", peerSelector="edge == 'yes'"),
+    )
+    towards_edge = peers(state, "n2")["10.0.0.1"]
+    assert towards_edge.asn == 65001 and not towards_edge.passive  # "10.0.0.1" < "10.0.0.2"
+    edge = peers(state, "n1")  # the reverse peerings: n1 peers back with n2..n4
+    assert sorted(edge) == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    assert all(p.asn == 64512 and p.passive for p in edge.values())
+    assert derive(state, "n1").asn == 65001
+
+
 def test_mesh_disabled_and_global_peer() -> None:
     state = four_nodes(bgpconfig(asNumber=64512, nodeToNodeMeshEnabled=False),
                        bgppeer("tor", peerIP="10.0.0.254", asNumber=65010))

@@ -37,6 +37,7 @@ from pybgp.config.filters import (
     parse_community,
     parse_large_community,
 )
+from pybgp.config.mrt import parse_mrt
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
@@ -308,6 +309,10 @@ def _hold_time(table: _Table, name: str, default: Any) -> Any:
     return hold
 
 
+_INLINE_RULES = ("expected the name of a filter, got a table: write the rules as "
+                 "[[filters.rules]] of a [[filters]] entry with a name, and list that name here")
+
+
 def _send_hold_time(table: _Table) -> float | None:
     """RFC 9687 §3: the send hold time; 0 = off. Below the hold time it would cut sessions
     that are merely slow, so at least 3 s (the smallest hold time, RFC 4271 §4.2)."""
@@ -455,16 +460,9 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
     filters: dict[str, tuple[str, ...]] = {}
     for direction in ("import_filters", "export_filters"):
         raw = table.raw(direction)
-        if isinstance(raw, list):
-            for i, item in enumerate(raw):
-                if isinstance(item, Mapping):
-                    # Rules written inline: they belong in a named [[filters]] table.
-                    raise ConfigError(
-                        f"{table.key(direction)}[{i}]",
-                        "expected the name of a filter, got a table: write the rules as "
-                        "[[filters.rules]] of a [[filters]] entry with a name, and list that "
-                        "name here",
-                    )
+        for i, item in enumerate(raw if isinstance(raw, list) else ()):
+            if isinstance(item, Mapping):  # rules written inline belong in [[filters]]
+                raise ConfigError(f"{table.key(direction)}[{i}]", _INLINE_RULES)
         names = table.strings(direction)
         for i, name in enumerate(names):
             if name not in filter_names:
@@ -672,15 +670,6 @@ def _parse_logging(value: object) -> LoggingConfig:
     )
 
 
-def _parse_mrt(value: object) -> MrtConfig:
-    table = _Table(value, "mrt", _fields(MrtConfig))
-    pattern = table.string("updates_file", "").strip()
-    return MrtConfig(
-        updates_file=pattern,
-        rotate_seconds=table.integer("rotate_seconds", 300, low=1, high=U32_MAX),
-    )
-
-
 def _parse_metrics(value: object) -> MetricsConfig:
     table = _Table(value, "metrics", _fields(MetricsConfig))
     listen = table.string("listen", "").strip()
@@ -768,7 +757,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
-        mrt=MrtConfig() if mrt is _MISSING else _parse_mrt(mrt),
+        mrt=MrtConfig() if mrt is _MISSING else parse_mrt(mrt),
         datastore=datastore,
     )
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, ip_address, ip_network
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -278,6 +279,14 @@ async def test_events_from_a_stream_taken_before_start() -> None:
 # -- RFC 9687: the NOTIFICATION is tried before the connection is dropped -------------------
 
 
+def _connection(speaker: Speaker, address: str) -> Any:
+    """The main session's connection (reaching into the shell: a test of the shell)."""
+    record: Any = speaker._peers[address]
+    if hasattr(record, "neighbor"):  # the per-peer logic in pybgp/neighbor.py
+        return record.driver(record.neighbor.main).conn
+    return record.main.conn
+
+
 async def test_send_hold_timer_notification_reaches_a_peer_that_reads_again() -> None:
     """The send hold timer (now the ``send_hold_time`` key) used to abort the connection,
     discarding the NOTIFICATION queued behind the stalled data."""
@@ -298,7 +307,7 @@ async def test_send_hold_timer_notification_reaches_a_peer_that_reads_again() ->
             )
             await loop.sock_sendall(sock, their_open + b"\xff" * 16 + b"\x00\x13\x04")
             await s.wait_state("127.0.0.74", State.ESTABLISHED, TIMEOUT)
-            conn = s._peers["127.0.0.74"].main.conn
+            conn = _connection(s, "127.0.0.74")
             assert conn is not None and conn.transport is not None
             conn.transport.get_extra_info("socket").setsockopt(
                 socket.SOL_SOCKET, socket.SO_SNDBUF, 4096

@@ -12,6 +12,7 @@ import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig, SpeakerSection
 from pybgp.fsm import FsmTimers, NegotiatedSession, State
+from pybgp.neighbor import NeighborSettings
 from pybgp.policy import filter_policy
 from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RouteEntry
 from pybgp.session import Session, SessionConfig
@@ -27,6 +28,7 @@ __all__ = [
     "Snapshot",
     "SpeakerEvent",
     "UpdateReceived",
+    "neighbor_settings",
     "peer_info",
     "peer_status",
     "session_config",
@@ -176,6 +178,20 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
         families=config.family_set,
         timers=timers,
         extended_message=True,
+    )
+
+
+def neighbor_settings(
+    section: SpeakerSection, config: PeerConfig, *, dynamic: bool = False
+) -> NeighborSettings:
+    """What the :class:`~pybgp.neighbor.Neighbor` of one peer decides with."""
+    return NeighborSettings(
+        session=session_config(section, config),
+        dynamic=dynamic,
+        passive=config.passive,
+        enabled=config.enabled,
+        max_prefixes=config.max_prefixes,
+        max_prefixes_action=config.max_prefixes_action,
     )
 
 

@@ -51,6 +51,7 @@ from typing import Any, Final
 import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig
+from pybgp.errors import NotRunningError, UnknownPeerError
 from pybgp.fsm import (
     CloseTcp,
     ConnectTcp,
@@ -91,7 +92,7 @@ from pybgp.speaker.events import (
     peer_info,
     peer_policies,
     peer_status,
-    status_dict,
+    status_document,
 )
 from pybgp.speaker.kernel_feed import (
     INITIAL_SYNC,
@@ -210,9 +211,7 @@ class Speaker(ConnectionHandling):
             raise
         for dynamic in self.config.dynamic_peers:
             if dynamic.password:
-                self._listener.set_md5(
-                    dynamic.range.network_address, dynamic.password, dynamic.range.prefixlen
-                )
+                self._set_range_password(dynamic.range, dynamic.password)
         for peer in self.config.peers:
             await self.add_peer(peer)
         originate = self.config.originate
@@ -250,10 +249,11 @@ class Speaker(ConnectionHandling):
     async def add_peer(self, config: PeerConfig) -> None:
         """Configure a peer and start its session (a passive one only accepts connections).
 
-        Re-adding an address replaces the peer (its session is reset). Needs a started speaker.
+        Re-adding an address replaces the peer (its session is reset). Raises
+        :class:`~pybgp.errors.NotRunningError` before :meth:`start` or after :meth:`stop`.
         """
         if not self._running:
-            raise RuntimeError("Speaker.add_peer needs a started speaker (async with / start())")
+            raise NotRunningError("Speaker.add_peer needs a started speaker (async with / start())")
         peer_id = str(config.address)
         if peer_id in self._peers:
             await self.remove_peer(peer_id)
@@ -265,15 +265,25 @@ class Speaker(ConnectionHandling):
         message: str = "peer removed",
         subcode: int = CeaseSubcode.PEER_DECONFIGURED,
     ) -> None:
-        """Stop a peer's session (Cease/Peer De-configured by default) and forget it."""
+        """Stop a peer's session (Cease/Peer De-configured by default) and forget it.
+
+        Raises :class:`~pybgp.errors.NotRunningError` when the speaker is not running and
+        :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``) when no peer has ``address``.
+        """
+        if not self._running:
+            raise NotRunningError("Speaker.remove_peer needs a started speaker")
         peer = self._peers.get(str(address))
         if peer is None:
-            return
+            raise UnknownPeerError(address)
         waits = [d.conn.closed for d in peer.drivers.values() if d.conn is not None]
         self._stop_peer(peer, self._loop.time(), message, subcode)
         self._forget_peer(peer)
         if waits:
             await asyncio.wait(waits, timeout=STOP_TIMEOUT)
+
+    def _set_range_password(self, network: IPv4Network | IPv6Network, password: str) -> None:
+        """TCP MD5 key (RFC 2385) for a dynamic peer range on the listener ("" = none)."""
+        self._listener.set_md5(network.network_address, password, network.prefixlen)
 
     async def apply_config(self, new: SpeakerConfig) -> str:
         """Apply a reloaded config (SIGHUP); returns what happened, in words.
@@ -292,11 +302,13 @@ class Speaker(ConnectionHandling):
         accept everything) without resetting its session.
 
         Import: re-applied to the routes already received (soft reconfiguration) or asked for
-        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent.
+        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent. Both are
+        replaced: a None clears that direction. Raises :class:`~pybgp.errors.UnknownPeerError`
+        (a ``KeyError``) when no peer has ``address`` (before :meth:`start` there is none).
         """
         peer = self._peers.get(str(address))
         if peer is None:
-            raise KeyError(f"no peer {address}")
+            raise UnknownPeerError(address)
         peer.info = attrs.evolve(
             peer.info, import_policy=import_policy, export_policy=export_policy
         )
@@ -309,11 +321,12 @@ class Speaker(ConnectionHandling):
 
         Import: re-applied from the kept routes, or by a ROUTE-REFRESH to the peer (RFC 2918);
         export: only the difference is sent. Other settings in ``config`` are not applied here
-        (``apply_config`` resets a peer whose session settings changed).
+        (``apply_config`` resets a peer whose session settings changed). Raises
+        :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``) for an unknown address.
         """
         peer = self._peers.get(str(config.address))
         if peer is None:
-            return
+            raise UnknownPeerError(config.address)
         peer.config = config
         self.set_policies(config.address, *peer_policies(self.config, config))
 
@@ -383,7 +396,8 @@ class Speaker(ConnectionHandling):
         """Wait until the peer's session is in ``state``; raise TimeoutError after ``timeout``.
 
         The status returned is read when the event is handled; should the session already have
-        left ``state`` again by then (a collision resolved, say), waiting goes on.
+        left ``state`` again by then (a collision resolved, say), waiting goes on. Raises
+        :class:`~pybgp.errors.NotRunningError` when the speaker stops (or never started).
         """
         peer_id = str(address)
         snapshot, stream = self.subscribe(routes=False)
@@ -401,11 +415,14 @@ class Speaker(ConnectionHandling):
                         current = self.peer(peer_id)
                         if current is not None and current.state is state:
                             return current
-        raise RuntimeError("the speaker stopped")
+        raise NotRunningError("the speaker stopped")
 
     def status(self) -> dict[str, Any]:
-        """The ``pybgp status --json`` shape (without the kernel part)."""
-        return status_dict(self.config.speaker, self.rib, self.peers())
+        """The ``pybgp status --json`` document (:func:`~pybgp.speaker.events.status_document`)."""
+        kernel = None if self.kernel is None else self.kernel.counters()
+        return status_document(
+            self.config.speaker, self.rib, self.peers(), kernel, self.config.kernel.adapter
+        )
 
     # ================================================================ internals
 

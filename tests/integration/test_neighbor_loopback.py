@@ -250,3 +250,23 @@ async def test_peer_removed_by_reload_is_refused_quietly(
                 )
     lines = [r for r in caplog.records if "refused" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in lines]
+
+
+async def test_misuse_raises_typed_errors_that_old_callers_still_catch() -> None:
+    from pybgp.errors import NotRunningError, PybgpError, UnknownPeerError
+
+    speaker = Speaker(SpeakerConfig(speaker=section(65002, "10.0.0.2", "127.0.0.162")))
+    with pytest.raises(NotRunningError, match="started speaker"):
+        await speaker.add_peer(peer("127.0.0.161", 65001))
+    with pytest.raises(RuntimeError):  # what it was before
+        await speaker.remove_peer("127.0.0.161")
+    async with speaker:
+        with pytest.raises(UnknownPeerError, match=r"no peer 127\.0\.0\.9") as caught:
+            speaker.set_policies("127.0.0.9", None, None)
+        assert isinstance(caught.value, KeyError) and isinstance(caught.value, PybgpError)
+        with pytest.raises(UnknownPeerError):
+            await speaker.remove_peer("127.0.0.9")
+        with pytest.raises(KeyError):
+            speaker.update_policies(peer("127.0.0.9", 65001))
+    with pytest.raises(NotRunningError):
+        await speaker.wait_state("127.0.0.9", State.ESTABLISHED, 1.0)

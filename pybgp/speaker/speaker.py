@@ -2,21 +2,24 @@
 
 Theory of operation
 -------------------
-Everything that decides is elsewhere: :class:`~pybgp.session.Session` (FSM + codec, no I/O)
-and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time between them:
+Everything that decides is elsewhere: :class:`~pybgp.neighbor.Neighbor` (one peer's sessions,
+collisions, back-off, End-of-RIB, max-prefix; no I/O), :class:`~pybgp.session.Session` (FSM +
+codec, no I/O) and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time
+between them:
 
-* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection reports
-  to the speaker (``connection_*`` callbacks), which feeds received bytes to the connection's
-  session and carries out the returned actions (write, close, hand UPDATEs to the RIB...);
-* one :class:`Driver` per session holds its single ``loop.call_at`` handle, re-armed to
-  ``session.next_deadline()`` after every input (the aioquic pattern);
-* one :class:`Peer` per configured (or dynamic) neighbour holds its main driver and, during a
-  connection collision, a second *candidate* driver; when either reaches OpenConfirm the
-  RFC 4271 §6.8 rule (:func:`~pybgp.session.collision_loser`) closes one with Cease/7.
+* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection
+  reports to the speaker (``connection_*`` callbacks), which feeds received bytes to the
+  connection's neighbour and carries out the returned steps in order (write, close, connect,
+  hand UPDATEs to the RIB, publish a state change...);
+* one :class:`~pybgp.speaker.peer.Peer` per configured (or dynamic) neighbour holds its
+  ``Neighbor``, a :class:`~pybgp.speaker.peer.Driver` per session (its connection and connect
+  task) and a single ``loop.call_at`` handle, re-armed to ``neighbor.next_deadline()`` after
+  every input (the aioquic pattern).
 
 Connections from addresses that match no configured peer and no ``dynamic_peers`` range are
-closed at once (no OPEN sent) and logged with the address. A dynamic peer gets a passive
-session built from its range's template and is forgotten when that session ends.
+closed at once (no OPEN sent) and logged with the address, once per address and minute. A
+dynamic peer gets a passive neighbour built from its range's template; the neighbour says when
+to forget it.
 
 Back-pressure: each transport has a write high-water mark. Above it asyncio calls
 ``pause_writing``: RIB output for that peer then waits in a per-connection backlog (the loop is
@@ -33,9 +36,7 @@ so no event falls between the two.
 
 Outgoing connection attempts give up after 0.7 x ConnectRetryTime, so that a connect that hangs
 (SYNs dropped: a wrong TCP MD5 key, a filtered port) shows as Connect -> Active with the reason
-("... timed out; TCP MD5 configured: check the password") instead of a silent retry. An incoming
-connection while the peer waits out its error back-off (Idle with the IdleHoldTimer running) is
-accepted, so that two speakers in back-off do not keep refusing each other.
+("... timed out; TCP MD5 configured: check the password") instead of a silent retry.
 """
 
 from __future__ import annotations

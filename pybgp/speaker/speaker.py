@@ -610,6 +610,8 @@ class Speaker(ConnectionHandling):
                 self._send_updates(peer.driver(peer.neighbor.main), messages)
         for note in output.notes:
             log.info("%s", note)
+        for note in output.debug_notes:
+            log.debug("%s", note)
 
     def _send_updates(self, driver: Driver, messages: Sequence[bytes]) -> None:
         conn = driver.conn

@@ -67,6 +67,7 @@ from pybgp.fsm import (
     DeliverRouteRefresh,
     DeliverUpdate,
     Fsm,
+    NegotiatedSession,
     Note,
     SessionDown,
     SessionUp,
@@ -228,6 +229,10 @@ class Neighbor:
     """Families whose End-of-RIB the peer has not sent yet (None: never Established)."""
     forget_at: float | None = attrs.field(init=False, default=None)
     """A dynamic neighbour without a session is forgotten then."""
+    last_negotiated: NegotiatedSession | None = attrs.field(init=False, default=None)
+    """What the last Established main session negotiated, kept after it went down (the
+    session forgets it on the way to Idle): the peer's graceful restart capability is here
+    when :meth:`_session_lost` decides."""
     _over_limit: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
@@ -433,6 +438,7 @@ class Neighbor:
             elif isinstance(action, SessionUp):
                 if is_main and not self.removed:
                     self.end_of_rib_pending = action.negotiated.families
+                    self.last_negotiated = action.negotiated
                     self._over_limit = False
                     steps.append((session, action))
             else:

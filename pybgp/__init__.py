@@ -10,7 +10,7 @@ The names here are the public surface for embedders::
 
 Lower layers stay importable on their own: ``pybgp.wire`` (the codec), ``pybgp.rib`` (RIBs and
 the decision process), ``pybgp.kernel`` (route installers), ``pybgp.fsm``/``pybgp.session``
-(the sans-I/O session).
+(the sans-I/O session), ``pybgp.neighbor`` (one peer's decisions, sans-I/O).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         load_config,
         parse_config,
     )
+    from pybgp.errors import NotRunningError, PybgpError, UnknownPeerError
     from pybgp.kernel import KernelRoute, KernelSync, MemoryInstaller, RouteInstaller
     from pybgp.rib import BestPathChange, BestPathReason, Path, Route
     from pybgp.speaker import Speaker
@@ -51,11 +52,13 @@ __all__ = [
     "KernelRoute",
     "KernelSync",
     "MemoryInstaller",
+    "NotRunningError",
     "OriginateConfig",
     "Path",
     "PeerConfig",
     "PeerStateChanged",
     "PeerStatus",
+    "PybgpError",
     "Route",
     "RouteInstaller",
     "Snapshot",
@@ -63,6 +66,7 @@ __all__ = [
     "SpeakerConfig",
     "SpeakerEvent",
     "SpeakerSection",
+    "UnknownPeerError",
     "UpdateReceived",
     "load_config",
     "parse_config",
@@ -81,6 +85,9 @@ _LAZY = {
     "SpeakerSection": "pybgp.config",
     "load_config": "pybgp.config",
     "parse_config": "pybgp.config",
+    "NotRunningError": "pybgp.errors",
+    "PybgpError": "pybgp.errors",
+    "UnknownPeerError": "pybgp.errors",
     "KernelRoute": "pybgp.kernel",
     "KernelSync": "pybgp.kernel",
     "MemoryInstaller": "pybgp.kernel",

@@ -239,8 +239,8 @@ def _print_peer(peer: dict[str, Any]) -> None:
                            f"{peer.get('send_hold_time') or 'default'})"),
         ("Capabilities", ", ".join(peer.get("capabilities", [])) or "-"),
         ("Families", families),
-        ("Graceful restart", f"local {'yes' if gr.get('local') else 'no'}, peer "
-                             f"{'yes' if gr.get('peer') else 'no'}, state {gr.get('state')}"),
+        ("Graceful restart", f"{'negotiated' if gr.get('negotiated') else 'not negotiated'}"
+                             f", phase {gr.get('phase', 'none')}"),
         ("Prefixes", f"received {counters.get('received', 0)}, accepted "
                      f"{counters.get('accepted', 0)}, advertised "
                      f"{counters.get('advertised', 0)}"),

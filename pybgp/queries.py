@@ -98,11 +98,9 @@ def peer_detail(speaker: Speaker, address: str) -> dict[str, Any]:
         "capabilities": [],
         "families": families,
         "disabled_families": sorted(family_name(f) for f in disabled),
-        "graceful_restart": {
-            "local": False,
-            "peer": bool(negotiated is not None and negotiated.graceful_restart is not None),
-            "state": "none",
-        },
+        # What the graceful-restart shell reports for the peer in `pybgp status --json`, or
+        # whether the peer offered the capability (RFC 4724) when it reports nothing.
+        "graceful_restart": _graceful_restart(speaker, status.address, negotiated),
         "counters": {
             "received": status.received,
             "accepted": status.accepted,
@@ -141,6 +139,14 @@ def _capabilities(negotiated: Any) -> list[str]:
         )
         if present
     ]
+
+
+def _graceful_restart(speaker: Speaker, address: str, negotiated: Any) -> dict[str, Any]:
+    for entry in speaker.status().get("peers", ()):
+        if entry.get("address") == address and isinstance(entry.get("graceful_restart"), dict):
+            return dict(entry["graceful_restart"])
+    offered = negotiated is not None and negotiated.graceful_restart is not None
+    return {"negotiated": offered, "phase": "none"}
 
 
 def readiness(speaker: Speaker) -> dict[str, Any]:

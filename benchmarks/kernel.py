@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import ipaddress
 import json
 import os
@@ -55,15 +56,15 @@ import attrs
 
 sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))  # run from a checkout
 
-from pybgp.kernel import (  # noqa: E402
+from pybgp.kernel import (
     KernelRoute,
     KernelSync,
     KernelSyncOptions,
     NetlinkInstaller,
     rtnl,
 )
-from pybgp.rib.decision import BestPathReason  # noqa: E402
-from pybgp.rib.types import ChangeList  # noqa: E402
+from pybgp.rib.decision import BestPathReason
+from pybgp.rib.types import ChangeList
 
 A = ipaddress.ip_address
 RTPROT_BIRD = 12
@@ -170,7 +171,7 @@ class Watcher:
                         self._done.set()
                 offset += (length + 3) & ~3
 
-    def timed(self, action: Callable[[], None], kind: int, protocol: int, count: int) -> float:
+    def timed(self, action: Callable[[], object], kind: int, protocol: int, count: int) -> float:
         """Seconds from calling ``action`` until ``count`` messages were seen."""
         self._done.clear()
         self._seen = 0
@@ -238,9 +239,7 @@ class Bird:
                 reply += sock.recv(4096)
             sock.sendall(text.encode() + b"\n")
             reply = b""
-            while not any(
-                line[:4].isdigit() and line[4:5] == b" " for line in reply.split(b"\n")
-            ):
+            while not any(line[:4].isdigit() and line[4:5] == b" " for line in reply.split(b"\n")):
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
@@ -275,9 +274,14 @@ async def child(netns: str, count: int) -> None:
     sync = KernelSync(NetlinkInstaller(netns), KernelSyncOptions())
     await sync.start()
     announce, withdraw = change_lists(count)
+    # stdin read by the event loop, which keeps reading kernel notifications in between
+    # (BIRD's 100,000 while it has its turn)
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     print(json.dumps({"ready": True, "rss": rss_mib()}), flush=True)
     try:
-        for line in sys.stdin:  # idle between commands: blocking here is harmless
+        while line := (await commands.readline()).decode():
             command = line.strip()
             if command not in ("in", "out"):
                 break
@@ -341,17 +345,14 @@ def compare(netns: str, count: int, runs: int, cycles: int, bird: bool) -> dict[
                     ("bird in", "enable s4", rtnl.RTM_NEWROUTE),
                     ("bird out", "disable s4", rtnl.RTM_DELROUTE),
                 ):
-                    action = (lambda c=command: daemon.command(c) and None)  # type: ignore[union-attr]
+                    action = functools.partial(daemon.command, command)
                     figures[name].append(watcher.timed(action, kind, RTPROT_BIRD, count))
             for name, command, kind in (
                 ("in", "in", rtnl.RTM_NEWROUTE),
                 ("out", "out", rtnl.RTM_DELROUTE),
             ):
                 seconds = watcher.timed(
-                    lambda c=command: pybgp.send(c),  # type: ignore[misc,union-attr]
-                    kind,
-                    RTPROT_BGP,
-                    count,
+                    functools.partial(pybgp.send, command), kind, RTPROT_BGP, count
                 )
                 answer = pybgp.answer()
                 if cycle < runs:
@@ -382,9 +383,7 @@ def report_compare(figures: dict[str, Any], count: int, runs: int) -> None:
         cells = " / ".join(
             " ".join(f"{s:.3f}" for s in figures[f"{key} {way}"]) for way in ("in", "out")
         )
-        print(
-            f"{label:<28}{medians[key + ' in']:>9.3f}s{medians[key + ' out']:>9.3f}s   {cells}"
-        )
+        print(f"{label:<28}{medians[key + ' in']:>9.3f}s{medians[key + ' out']:>9.3f}s   {cells}")
     if figures["bird in"]:
         print(
             f"{'pybgp / BIRD':<28}{medians['pybgp in'] / medians['bird in']:>9.2f}x"

@@ -425,7 +425,9 @@ class KernelPlan:
             code = answer[0]
             if action == "remove":
                 if code == 0 or code == errno.ESRCH:
-                    if installed.get(key) == route:
+                    have = installed.get(key)
+                    # usually the very object removed: identity first, equality otherwise
+                    if have is route or (have is not None and have == route):
                         del installed[key]
                     if stale and stale.get(key) == route:
                         del stale[key]

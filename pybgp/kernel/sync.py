@@ -126,7 +126,7 @@ class KernelSync:
     ) -> None:
         self.installer = installer
         self.plan = KernelPlan(options)
-        self.options = self.plan.options
+        """The deciding half (pure); this object carries its batches out."""
         self._on_event = on_event
         self._clock = clock
         self._run_retries = run_retries
@@ -196,6 +196,11 @@ class KernelSync:
         await self.installer.close()
 
     # -- queries -------------------------------------------------------------------------
+
+    @property
+    def options(self) -> KernelSyncOptions:
+        """How routes go into the kernel."""
+        return self.plan.options
 
     @property
     def installed_count(self) -> int:

@@ -24,11 +24,14 @@ RTM_DELROUTE) messages of that daemon's protocol (12 = bird, 186 = pybgp's bgp).
 withdrawal, over ``--cycles`` rounds of N in and out (the rounds after ``--runs`` are pybgp
 only).
 
+``--learned`` adds the same N routes learned over an iBGP session, ``pybgp run`` beside BIRD 2's
+bgp and kernel protocols (``benchmarks/kernel_learned.py``).
+
 ``--installer`` prints the older figures instead: add, replace and delete of N routes through
 ``NetlinkInstaller`` directly, a reconcile with 1% changed, and pyroute2's one-call-per-route
 API on ``--reference`` routes as the reference.
 
-    python benchmarks/kernel.py [--routes 100000] [--runs 3] [--cycles 15] [--no-bird]
+    python benchmarks/kernel.py [--routes 100000] [--runs 3] [--cycles 15] [--no-bird] [--learned]
     python benchmarks/kernel.py --installer [--routes 100000] [--reference 5000] [--runs 3]
 """
 
@@ -57,6 +60,7 @@ from typing import Any
 import attrs
 
 sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))  # run from a checkout
+sys.path.insert(0, str(FilePath(__file__).resolve().parent))  # kernel_learned
 
 from pybgp.kernel import (
     KernelRoute,
@@ -516,6 +520,9 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=15, help="pybgp rounds for the memory")
     parser.add_argument("--no-bird", action="store_true", help="pybgp only")
     parser.add_argument("--installer", action="store_true", help="the installer figures")
+    parser.add_argument(
+        "--learned", action="store_true", help="also routes learned over BGP: pybgp run vs BIRD"
+    )
     parser.add_argument("--reference", type=int, default=5_000)
     parser.add_argument("--child", metavar="NETNS", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -546,6 +553,16 @@ def main() -> int:
                 make_namespace(bird_netns)
             figures = compare(netns, bird_netns, args.routes, args.runs, args.cycles)
             report_compare(figures, args.routes, args.runs)
+            if args.learned:
+                import kernel_learned
+
+                print(flush=True)
+                kernel_learned.report(
+                    kernel_learned.learned(
+                        netns, args.routes, args.runs, bird, Watcher, cpu_seconds
+                    ),
+                    args.routes,
+                )
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
         if bird_netns:

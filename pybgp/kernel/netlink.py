@@ -15,6 +15,7 @@ import errno
 import ipaddress
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from pybgp.kernel import rtnl
 from pybgp.kernel.base import (
@@ -32,9 +33,6 @@ from pybgp.kernel.base import (
 )
 
 log = logging.getLogger("pybgp.kernel")
-
-CHUNK = 5000
-"""Operations handed to the socket between two returns to the event loop."""
 
 
 class NetlinkInstaller(InstallerConveniences):
@@ -58,6 +56,11 @@ class NetlinkInstaller(InstallerConveniences):
         self._want_monitor = monitor
         self._batch_size = batch_size
         self._socket: rtnl.RtnlSocket | None = None
+        """Route changes, sent from the sender thread."""
+        self._query: rtnl.RtnlSocket | None = None
+        """Dumps (routes, links, addresses), from the event loop: never the changes' socket,
+        which the sender thread may be using at the same moment."""
+        self._sender: ThreadPoolExecutor | None = None
         self._monitor: rtnl.MonitorSocket | None = None
         self._subscribers: list[EventCallback] = []
         self.event_filter: EventFilter | None = None
@@ -75,6 +78,13 @@ class NetlinkInstaller(InstallerConveniences):
         if self._socket is not None:
             return
         self._socket = rtnl.RtnlSocket(self.netns, batch_size=self._batch_size)
+        try:
+            self._query = rtnl.RtnlSocket(self.netns, buffer_size=4 << 20)
+        except KernelError:
+            self._socket.close()
+            self._socket = None
+            raise
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pybgp-netlink")
         await self.refresh_links()
         if self._want_monitor:
             self._monitor = rtnl.MonitorSocket(self.netns)
@@ -89,9 +99,13 @@ class NetlinkInstaller(InstallerConveniences):
             asyncio.get_running_loop().remove_reader(self._monitor.fileno())
             self._monitor.close()
             self._monitor = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+        for sock in (self._socket, self._query):
+            if sock is not None:
+                sock.close()
+        self._socket = self._query = None
 
     async def __aenter__(self) -> NetlinkInstaller:
         await self.open()
@@ -112,7 +126,7 @@ class NetlinkInstaller(InstallerConveniences):
 
     async def refresh_links(self) -> None:
         """Re-read interface names and indexes."""
-        index = self._rtnl().links()
+        index = self._queries().links()
         self._index = index
         self._names = {number: name for name, number in index.items()}
 
@@ -124,13 +138,18 @@ class NetlinkInstaller(InstallerConveniences):
         """Every address on this host's interfaces with its prefix length."""
         return tuple(
             ipaddress.ip_interface((entry.prefix_address, entry.prefixlen))
-            for entry in self._rtnl().addresses()
+            for entry in self._queries().addresses()
         )
 
     def _rtnl(self) -> rtnl.RtnlSocket:
         if self._socket is None:
             raise KernelError("NetlinkInstaller used before open()")
         return self._socket
+
+    def _queries(self) -> rtnl.RtnlSocket:
+        if self._query is None:
+            raise KernelError("NetlinkInstaller used before open()")
+        return self._query
 
     # -- routes (rtnl) --------------------------------------------------------------------
 
@@ -146,34 +165,45 @@ class NetlinkInstaller(InstallerConveniences):
         """:meth:`execute` answering ``(errno, kernel message)`` per operation, in order, instead
         of :class:`InstallResult` objects (for callers that keep their own per-route state:
         100,000 result objects cost more than the kernel's work on them). Accepted operations
-        answer the shared :data:`rtnl.OK`."""
+        answer the shared :data:`rtnl.OK`.
+
+        Double-buffered: while the sender thread hands batch *k* to the kernel (which does its
+        work inside ``send()``, without the GIL), this thread encodes batch *k + 1*; the event
+        loop runs between batches."""
         sock = self._rtnl()
-        answers: list[tuple[int, str]] = []
-        for start in range(0, len(ops), CHUNK):
-            chunk = ops[start : start + CHUNK]
-            codes = sock.execute(chunk, self.index_of)
-            if codes.count(rtnl.OK) != len(codes) and any(
-                code == errno.ENODEV for code, _ in codes
-            ):
-                await self.refresh_links()  # a device may have appeared: one more try
-                retry = [
-                    position for position, (code, _) in enumerate(codes) if code == errno.ENODEV
-                ]
-                again = sock.execute([chunk[position] for position in retry], self.index_of)
-                for position, answer in zip(retry, again, strict=True):
-                    codes[position] = answer
-            answers.extend(codes)
-            if start + CHUNK < len(ops):
-                await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        answers: list[tuple[int, str]] = [rtnl.OK] * len(ops)
+        packed: dict[int, bytes] = {}
+        sending: asyncio.Future[None] | None = None
+        size = sock.batch_size
+        for start in range(0, len(ops), size):
+            batch = sock.encode(
+                ops, start, min(start + size, len(ops)), self.index_of, answers, packed
+            )
+            if sending is not None:
+                await sending
+            sending = None
+            if batch is not None:
+                sending = loop.run_in_executor(self._sender, sock.transmit, batch, answers)
+        if sending is not None:
+            await sending
+        if answers.count(rtnl.OK) != len(answers) and any(
+            code == errno.ENODEV for code, _ in answers
+        ):
+            await self.refresh_links()  # a device may have appeared: one more try
+            retry = [position for position, (code, _) in enumerate(answers) if code == errno.ENODEV]
+            again = sock.execute([ops[position] for position in retry], self.index_of)
+            for position, answer in zip(retry, again, strict=True):
+                answers[position] = answer
         return answers
 
     async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
         """The routes of ``protocol`` in ``table`` (filtered by the kernel)."""
-        return tuple(self._rtnl().dump(afi, protocol, table, self._names))
+        return tuple(self._queries().dump(afi, protocol, table, self._names))
 
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         """The route of any protocol with this key (one table dump: for rare conflicts)."""
-        for route in self._rtnl().dump(afi, 0, table, self._names):
+        for route in self._queries().dump(afi, 0, table, self._names):
             if route.prefix == prefix and route.metric == metric:
                 return route
         return None

@@ -153,6 +153,17 @@ def _fast_structs(size: int) -> tuple[struct.Struct, struct.Struct, struct.Struc
 _FAST = {1: _fast_structs(4), AFI_IPV6: _fast_structs(16)}
 
 
+class EncodedBatch(NamedTuple):
+    """Route messages ready for one ``send()``: they carry ``ops[start:stop]``, numbered from
+    sequence number ``base``; ``barrier`` is the one that asks for an ACK."""
+
+    payload: bytes
+    start: int
+    stop: int
+    base: int
+    barrier: int
+
+
 class UnknownDevice(Exception):
     """A route names a device that does not exist (reported as ENODEV for that route)."""
 
@@ -527,10 +538,12 @@ class RtnlSocket:
         size = self.batch_size
         packed: dict[int, bytes] = {}
         for start in range(0, len(ops), size):
-            self._execute_chunk(ops, start, min(start + size, len(ops)), index_of, results, packed)
+            batch = self.encode(ops, start, min(start + size, len(ops)), index_of, results, packed)
+            if batch is not None:
+                self.transmit(batch, results)
         return results
 
-    def _execute_chunk(
+    def encode(
         self,
         ops: Sequence[RouteOp],
         start: int,
@@ -538,7 +551,11 @@ class RtnlSocket:
         index_of: IndexOf,
         results: list[tuple[int, str]],
         packed: dict[int, bytes],
-    ) -> None:
+    ) -> EncodedBatch | None:
+        """``ops[start:stop]`` as one buffer for :meth:`transmit` (None: nothing to send).
+
+        Each message gets its own sequence number; only the last asks for an ACK. An operation
+        naming a device that does not exist gets its ENODEV answer in ``results`` now."""
         count = stop - start
         if self._seq + count >= 0x7FFFFFFF:
             self._seq = 1
@@ -558,13 +575,22 @@ class RtnlSocket:
             except UnknownDevice as exc:
                 results[position] = (errno.ENODEV, f"device {exc.args[0]} not found")
         if not messages:
-            return
+            return None
         # the last message asks for an ack: its answer closes the batch
         op = ops[last]
         messages[-1] = encode_route(base + last - start, op.action, op.route, index_of, packed)
-        barrier = base + last - start
+        return EncodedBatch(b"".join(messages), start, stop, base, base + last - start)
+
+    def transmit(self, batch: EncodedBatch, results: list[tuple[int, str]]) -> None:
+        """Send ``batch`` and read the kernel's answers into ``results`` (its positions only).
+
+        The kernel carries the whole buffer out inside ``send()``, which releases the GIL: a
+        caller may encode the next batch in another thread meanwhile (one transmit at a time
+        per socket)."""
+        payload, start, stop, base, barrier = batch
+        count = stop - start
         try:
-            self._sock.send(b"".join(messages))
+            self._sock.send(payload)
         except OSError as exc:
             code = exc.errno or errno.EIO
             for position in range(start, stop):

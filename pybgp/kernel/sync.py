@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import logging
 import time
@@ -88,12 +87,9 @@ def installer_for(adapter: str, *, netns: str | None = None) -> RouteInstaller:
 
 def _malloc_trim() -> Callable[[], None]:
     """glibc's ``malloc_trim(0)``, or a no-op elsewhere (musl, macOS)."""
-    name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
     except (OSError, AttributeError):
-        trim = None
-    if trim is None:
         return lambda: None
     return lambda: trim(0) and None
 

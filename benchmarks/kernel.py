@@ -523,6 +523,7 @@ def main() -> int:
     parser.add_argument(
         "--learned", action="store_true", help="also routes learned over BGP: pybgp run vs BIRD"
     )
+    parser.add_argument("--only-learned", action="store_true", help="only the --learned part")
     parser.add_argument("--reference", type=int, default=5_000)
     parser.add_argument("--child", metavar="NETNS", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -551,15 +552,16 @@ def main() -> int:
         else:
             if bird_netns:
                 make_namespace(bird_netns)
-            figures = compare(netns, bird_netns, args.routes, args.runs, args.cycles)
-            report_compare(figures, args.routes, args.runs)
-            if args.learned:
+            if not args.only_learned:
+                figures = compare(netns, bird_netns, args.routes, args.runs, args.cycles)
+                report_compare(figures, args.routes, args.runs)
+            if args.learned or args.only_learned:
                 import kernel_learned
 
                 print(flush=True)
                 kernel_learned.report(
                     kernel_learned.learned(
-                        netns, args.routes, args.runs, bird, Watcher, cpu_seconds
+                        netns, args.routes, args.runs, args.cycles, bird, Watcher, cpu_seconds
                     ),
                     args.routes,
                 )

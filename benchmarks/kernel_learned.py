@@ -215,10 +215,25 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def learned(
-    base: str, count: int, runs: int, bird: bool, watcher_class: Any, cpu_seconds: Any
+    base: str,
+    count: int,
+    runs: int,
+    cycles: int,
+    bird: bool,
+    watcher_class: Any,
+    cpu_seconds: Any,
 ) -> dict[str, list[float]]:
-    """Rounds of N learned routes in and out, for BIRD (when ``bird``) and ``pybgp run``."""
+    """Rounds of N learned routes in and out, for BIRD (when ``bird``) and ``pybgp run``
+    (``cycles`` rounds for pybgp's memory, the first ``runs`` timed)."""
     figures: dict[str, list[float]] = {}
     workdir = tempfile.mkdtemp(prefix="pybgp-bench-")
     daemons = (["bird"] if bird else []) + ["pybgp"]
@@ -248,13 +263,17 @@ def learned(
                 )
                 sender.expect("UP")
                 time.sleep(0.5)  # the daemon's own KEEPALIVE and End-of-RIB go by first
-                for _ in range(runs):
+                figures[f"rss {daemon}"] = [rss_mib(process.pid)]
+                rounds = max(runs, cycles) if daemon == "pybgp" else runs
+                for number in range(rounds):
                     for way, kind in (("in", rtnl.RTM_NEWROUTE), ("out", rtnl.RTM_DELROUTE)):
                         before = cpu_seconds(process.pid)
                         seconds = watcher.timed(partial(sender.send, way), kind, protocol, count)
-                        figures.setdefault(f"{daemon} {way}", []).append(seconds)
                         cpu = cpu_seconds(process.pid) - before
-                        figures.setdefault(f"cpu {daemon} {way}", []).append(cpu)
+                        if number < runs:
+                            figures.setdefault(f"{daemon} {way}", []).append(seconds)
+                            figures.setdefault(f"cpu {daemon} {way}", []).append(cpu)
+                    figures[f"rss {daemon}"].append(rss_mib(process.pid))
             finally:
                 if sender is not None:
                     sender.stop()
@@ -272,7 +291,11 @@ def learned(
 def report(figures: dict[str, list[float]], count: int) -> None:
     print(f"{count:,} routes learned over iBGP into the kernel, then all withdrawn (medians)")
     print(f"{'':<28}{'in':>10}{'out':>10}{'CPU in':>10}{'CPU out':>10}")
-    medians = {key: statistics.median(values) for key, values in figures.items()}
+    medians = {
+        key: statistics.median(values)
+        for key, values in figures.items()
+        if not key.startswith("rss")
+    }
     for label, key in (("BIRD 2 (bgp + kernel)", "bird"), ("pybgp run", "pybgp")):
         if f"{key} in" in medians:
             print(
@@ -281,7 +304,18 @@ def report(figures: dict[str, list[float]], count: int) -> None:
             )
     if "bird in" in medians:
         ratios = [medians[f"pybgp {w}"] / medians[f"bird {w}"] for w in ("in", "out")]
-        print(f"{'pybgp / BIRD':<28}{ratios[0]:>9.2f}x{ratios[1]:>9.2f}x")
+        cpu = [medians[f"cpu pybgp {w}"] / medians[f"cpu bird {w}"] for w in ("in", "out")]
+        print(
+            f"{'pybgp / BIRD':<28}{ratios[0]:>9.2f}x{ratios[1]:>9.2f}x"
+            f"{cpu[0]:>9.2f}x{cpu[1]:>9.2f}x"
+        )
+    for label, key in (("BIRD 2", "rss bird"), ("pybgp run", "rss pybgp")):
+        if key in figures:
+            rss = figures[key]
+            print(
+                f"{label} RSS: {rss[0]:.1f} MiB with the session up, after each withdrawal "
+                f"{' '.join(f'{value:.0f}' for value in rss[1:])} MiB"
+            )
 
 
 if __name__ == "__main__":

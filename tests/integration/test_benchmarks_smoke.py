@@ -47,3 +47,12 @@ def test_kernel_benchmark_runs() -> None:
     assert "pybgp KernelSync (watched)" in stdout and "pybgp RSS:" in stdout
     if shutil.which("bird"):
         assert "BIRD 2 kernel protocol" in stdout and "pybgp / BIRD" in stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="benchmarks/kernel.py creates network namespaces")
+def test_kernel_benchmark_learned_runs() -> None:
+    stdout = _run("kernel.py", "--routes", "2000", "--runs", "1", "--cycles", "2", "--only-learned")
+    assert "2,000 routes learned over iBGP into the kernel" in stdout
+    assert "pybgp run RSS:" in stdout
+    if shutil.which("bird"):
+        assert "BIRD 2 (bgp + kernel)" in stdout and "pybgp / BIRD" in stdout

@@ -46,7 +46,14 @@ from pybgp.kernel.base import (
     default_metric,
     prefix_text,
 )
-from pybgp.kernel.encap import ConnectedSubnets, KernelForm, Unusable, decide
+from pybgp.kernel.encap import (
+    ConnectedSubnets,
+    Encapsulation,
+    IPNetwork,
+    KernelForm,
+    Unusable,
+    decide,
+)
 from pybgp.kernel.events import (
     DriftRepaired,
     Family,
@@ -57,6 +64,7 @@ from pybgp.kernel.events import (
     NotInstalled,
     SyncEvent,
 )
+from pybgp.wire.nlri import network_from_prefix
 
 Key = tuple[int, bytes]
 LOG_BUDGET = 20
@@ -146,7 +154,7 @@ class KernelPlan:
         self.drift_repairs = 0
         self.conflict_count = 0
         self._heap: list[tuple[float, Key]] = []
-        self._decisions: dict[int, dict[tuple[IPAddress, ...], KernelForm | Unusable]] = {
+        self._decisions: dict[int, dict[tuple[object, ...], KernelForm | Unusable]] = {
             AFI_IPV4: {},
             AFI_IPV6: {},
         }
@@ -179,6 +187,16 @@ class KernelPlan:
                 self.stale[(afi, route.prefix)] = route
             else:
                 self.stale_other.append(route)
+
+    def set_pools(self, pools: tuple[tuple[IPNetwork, Encapsulation], ...]) -> list[Key]:
+        """Take a new per-pool encapsulation (Calico IPPools from the datastore); the keys to
+        plan again (every one, when the pools changed: those whose kernel form changed are
+        then replaced)."""
+        if pools == self.options.pools:
+            return []
+        self.options = attrs.evolve(self.options, pools=pools)
+        self._decisions = {AFI_IPV4: {}, AFI_IPV6: {}}
+        return list(self.inputs)
 
     def set_connected(self, connected: ConnectedSubnets) -> bool:
         """New connected subnets; when they differ, every route is decided again (dirty)."""
@@ -277,16 +295,20 @@ class KernelPlan:
                 afi, prefix, (), "blackhole", None, False,
                 options.table, self.metric(afi), options.protocol, None,
             )  # fmt: skip
+        mode = options.encapsulation
+        if options.pools:  # per-pool encapsulation (datastore): the mode is part of the key
+            mode = options.encapsulation_for(network_from_prefix(prefix, afi))
         decisions = self._decisions[afi]
-        form = decisions.get(given)
+        cache = given if mode is options.encapsulation else (mode, *given)
+        form = decisions.get(cache)
         if form is None:
             version = 6 if afi == AFI_IPV6 else 4
             if any(hop.version != version for hop in given):
                 return "next hop of the other address family (RFC 8950) is not supported"
-            form = decide(options.encapsulation, given, self.connected, options.tunnel_device)
+            form = decide(mode, given, self.connected, options.tunnel_device)
             if len(decisions) >= 65536:  # one entry per next-hop set: bounded anyway
                 decisions.clear()
-            decisions[given] = form
+            decisions[cache] = form
         if not isinstance(form, KernelForm):
             return form.reason
         return KernelRoute(
@@ -356,6 +378,8 @@ class KernelPlan:
         last_given: object = None
         last_afi = 0
         last_form: tuple[object, ...] | None = None
+        # with per-pool encapsulation, prefixes that share inputs may still differ in form
+        share_forms = not options.pools
         for key in keys:
             given = inputs.get(key)
             old = wants.get(key)
@@ -382,7 +406,7 @@ class KernelPlan:
                     last_form = (want.next_hops, want.kind, want.device, want.onlink, want.source)
                 else:
                     last_form = None
-            elif last_form is not None:
+            elif last_form is not None and share_forms:
                 hops, kind, device, onlink, source = last_form
                 want = KernelRoute(
                     afi, key[1], hops, kind, device, onlink,  # type: ignore[arg-type]

@@ -415,6 +415,13 @@ class KernelSync:
             except Exception:  # never let the task die: log and carry on
                 log.exception("kernel sync follow-up failed")
 
+    async def set_pools(self, kernel: object) -> None:
+        """Take the per-pool encapsulation of a changed ``[kernel]`` config (pools from the
+        datastore) and re-decide every route: those whose kernel form changed are replaced."""
+        keys = self.plan.set_pools(KernelSyncOptions.from_config(kernel).pools)
+        if keys:
+            await self._replan(keys)
+
     async def service(self) -> None:
         """Carry out what kernel notifications asked for (drift repairs, re-decisions after
         an address change, a resync after lost notifications) and the retries now due.

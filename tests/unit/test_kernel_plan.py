@@ -210,3 +210,29 @@ def test_tables_are_rebuilt_after_a_mass_withdrawal() -> None:
     made.record(gone, [OK] * count, now=0.0)
     assert made.finish_batch()  # emptied: rebuilt small
     assert made.installed is not table and made.installed == {}
+
+
+class Groups:
+    """The RIB's ChangeList shape: ``groups()`` of (family, prefixes, old, new, reason)."""
+
+    def __init__(self, *groups: tuple[object, ...]) -> None:
+        self._groups = groups
+
+    def groups(self) -> tuple[tuple[object, ...], ...]:
+        return self._groups
+
+
+def test_prefixes_sharing_a_path_still_get_their_pools_encapsulation() -> None:
+    """One change group (one next hop for many prefixes) across two pools: the kernel form is
+    decided per prefix, not reused from the previous prefix of the group."""
+    from pybgp.kernel import Encapsulation
+
+    pool = (ipaddress.ip_network("10.60.0.0/16"), Encapsulation.IPIP)
+    made = plan(pools=(pool,))
+    prefixes = [prefix_key("10.60.1.0/26"), prefix_key("10.244.1.0/26"), prefix_key("10.60.2.0/26")]
+    batch = made.plan(made.take(Groups((V4, prefixes, (), (P(A("10.9.9.9")),), 0))))  # type: ignore[arg-type]
+    assert [(op.route.prefix, op.route.device, op.route.onlink) for op in batch.ops] == [
+        (prefix_key("10.60.1.0/26"), "tunl0", True),
+        (prefix_key("10.60.2.0/26"), "tunl0", True),
+    ]
+    assert made.status(V4, prefix_key("10.244.1.0/26")).startswith("not installed: next hop")

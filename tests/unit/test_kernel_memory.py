@@ -445,3 +445,15 @@ async def test_batched_planning_matches_one_by_one(
     batched = await run(one_by_one=False)
     monkeypatch.setattr(KernelPlan, "plan", _reference_plan)
     assert batched == await run(one_by_one=True)
+
+
+def test_the_optional_installer_parts_are_declared_not_probed() -> None:
+    """KernelSync uses the fast parts an installer declares (isinstance on the protocols)."""
+    from pybgp.kernel import CodeAnswers, NetlinkInstaller, NotificationFilter, RouteInstaller
+
+    netlink: RouteInstaller = NetlinkInstaller("no-such-netns")  # nothing is opened yet
+    assert isinstance(netlink, CodeAnswers) and isinstance(netlink, NotificationFilter)
+    for plain in (MemoryInstaller(), NullInstaller()):
+        assert not isinstance(plain, CodeAnswers) and not isinstance(plain, NotificationFilter)
+    assert KernelSync(netlink)._codes is netlink
+    assert KernelSync(MemoryInstaller())._codes is None

@@ -66,7 +66,7 @@ from pybgp.fsm import (
     State,
 )
 from pybgp.kernel import KernelSync, RouteInstaller
-from pybgp.kernel.addresses import same_interface_address
+from pybgp.kernel.addresses import InterfaceAddresses
 from pybgp.logs import peer_logger
 from pybgp.neighbor import (
     DiscardSession,
@@ -186,6 +186,8 @@ class Speaker(ConnectionHandling):
         self._kernel_task: asyncio.Task[None] | None = None
         self._sweep: asyncio.TimerHandle | None = None
         self._refusals = RefusalLog()
+        self._addresses = InterfaceAddresses()
+        """This host's interface addresses, followed from the loop (IPv6 next hops)."""
         self._pending_policies: dict[str, tuple[object, object]] = {}  # set before start()
 
     # ---------------------------------------------------------------- lifecycle
@@ -216,9 +218,11 @@ class Speaker(ConnectionHandling):
                 section.listen_port,
                 lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
+            await self._addresses.open()
             await self._start_kernel()
         except BaseException:
             self._running = False
+            self._addresses.close()
             await self._listener.close()
             raise
         for dynamic in self.config.dynamic_peers:
@@ -244,6 +248,7 @@ class Speaker(ConnectionHandling):
             self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
         await self._wait_connections()
         await self._stop_kernel()
+        self._addresses.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -605,7 +610,8 @@ class Speaker(ConnectionHandling):
         """IPv6 routes over an IPv4 session need an IPv6 NEXT_HOP the receiver can install.
 
         Unless ``local_address6`` is configured, use a global IPv6 address of the interface
-        holding the session's IPv4 address (as BIRD does), read again at each session start.
+        holding the session's IPv4 address (as BIRD does), as the address table, kept current
+        from netlink notifications, knows it now (no kernel round trip at session start).
         """
         local = info.local_address
         if (
@@ -614,7 +620,7 @@ class Speaker(ConnectionHandling):
             or IPV6_UNICAST not in negotiated.families
         ):
             return info
-        derived = same_interface_address(local, 6)
+        derived = self._addresses.same_interface(local, 6)
         if not isinstance(derived, IPv6Address):
             derived = None
             peer.log.warning(

@@ -48,6 +48,7 @@ __all__ = [
     "FilterRule",
     "FilterSetActions",
     "FilterVerdict",
+    "GracefulRestartConfig",
     "KernelConfig",
     "LoggingConfig",
     "MatchOperator",
@@ -213,6 +214,10 @@ class SessionOptions:
     description: str = ""
     """Free text shown by ``pybgp status``."""
 
+    graceful_restart: bool = True
+    """False = no graceful restart with this peer even when ``[graceful_restart]`` is enabled
+    (the capability is not sent, so neither side keeps the other's routes over a restart)."""
+
     @property
     def family_set(self) -> frozenset[Family]:
         """``families`` as (AFI, SAFI) pairs."""
@@ -357,6 +362,27 @@ class KernelConfig:
 
 
 @attrs.frozen(kw_only=True)
+class GracefulRestartConfig:
+    """``[graceful_restart]``: RFC 4724 in both roles, with the RFC 8538 N-bit."""
+
+    enabled: bool = False
+    """Advertise graceful restart to every peer (unless its ``graceful_restart = false``):
+    keep a restarting peer's routes (RIB and kernel) as stale, and make SIGTERM a planned
+    restart (kernel routes stay, peers keep ours as stale)."""
+
+    restart_time: int = 120
+    """Seconds (0..4095, RFC 4724 §3) advertised: how long peers keep our routes while we
+    restart; also how long we defer selection after a restart waiting for End-of-RIB."""
+
+    stale_routes_time: int = 360
+    """The longest (seconds) we keep a restarting peer's routes as stale."""
+
+    notification: bool = True
+    """Advertise the RFC 8538 N-bit: with a peer that sets it too, a NOTIFICATION other than
+    Cease/Hard Reset keeps the routes as a restart would."""
+
+
+@attrs.frozen(kw_only=True)
 class LoggingConfig:
     """``[logging]``."""
 
@@ -408,6 +434,9 @@ class SpeakerConfig:
 
     kernel: KernelConfig = KernelConfig()
     """``[kernel]``."""
+
+    graceful_restart: GracefulRestartConfig = GracefulRestartConfig()
+    """``[graceful_restart]``."""
 
     filters: tuple[FilterConfig, ...] = ()
     """``[[filters]]`` in file order (names unique)."""

@@ -270,6 +270,11 @@ class KernelSync:
         """Routes pybgp holds in the kernel (adopted stale ones excluded)."""
         return len(self._installed)
 
+    def adopted_afis(self) -> frozenset[int]:
+        """AFIs of the routes adopted at start and not yet confirmed or swept: the forwarding
+        state a previous run left (graceful restart's F-bit, RFC 4724 §3)."""
+        return frozenset(afi for afi, _prefix in self._stale)
+
     @property
     def failed_count(self) -> int:
         """Routes the kernel refused, waiting for a retry."""

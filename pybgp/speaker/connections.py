@@ -50,6 +50,9 @@ class ConnectionHandling:
     def _drain(self, driver: Driver) -> None:
         raise NotImplementedError
 
+    def _restart_negotiated(self, driver: Driver) -> bool:
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- listening / accepting
 
     def _accepted(self, conn: Connection) -> None:
@@ -82,8 +85,13 @@ class ConnectionHandling:
         state = main.session.state
         if state in UNCONNECTED and main.conn is None:
             self._attach(main, conn, outgoing=False, now=now)
-        elif state in (State.OPEN_SENT, State.OPEN_CONFIRM) and peer.candidate is None:
+        elif peer.candidate is None and (
+            state in (State.OPEN_SENT, State.OPEN_CONFIRM)
+            or (state is State.ESTABLISHED and self._restart_negotiated(main))
+        ):
             # RFC 4271 §6.8: keep both until an OPEN tells us the peer's BGP identifier.
+            # Established with graceful restart: the peer may have restarted without our
+            # noticing (RFC 4724 §4.2): its OPEN decides (see Speaker._after_state_change).
             candidate = self._new_driver(peer, auto_restart=False)
             peer.candidate = candidate
             self._run(candidate, candidate.session.start(now, passive=True))

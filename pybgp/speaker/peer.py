@@ -16,6 +16,7 @@ import attrs
 
 from pybgp.config import PeerConfig
 from pybgp.fsm import State
+from pybgp.graceful_restart import PeerRestart
 from pybgp.logs import PeerAdapter
 from pybgp.rib import PeerInfo
 from pybgp.session import Session, SessionConfig
@@ -68,6 +69,8 @@ class Peer:
     removed: bool = False
     end_of_rib_pending: frozenset[tuple[int, int]] | None = None
     """Families whose End-of-RIB the peer has not sent yet (None: never up)."""
+    restart: PeerRestart = attrs.field(factory=PeerRestart)
+    """The peer's graceful restart state (RFC 4724 §4.2, helper role)."""
 
     @property
     def peer_id(self) -> str:

@@ -65,6 +65,7 @@ from pybgp.fsm import (
     State,
     StateChange,
 )
+from pybgp.graceful_restart import PeerRestart, StartupSync
 from pybgp.kernel import KernelSync, RouteInstaller
 from pybgp.kernel.addresses import same_interface_address
 from pybgp.logs import peer_logger
@@ -86,6 +87,7 @@ from pybgp.speaker.events import (
     session_config,
     status_dict,
 )
+from pybgp.speaker.graceful import GracefulRestartShell
 from pybgp.speaker.kernel_feed import (
     INITIAL_SYNC,
     current_best_paths,
@@ -166,7 +168,9 @@ class Speaker(ConnectionHandling):
         no ``installer``."""
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
-        self._sweep: asyncio.TimerHandle | None = None
+        self.graceful: GracefulRestartShell = None  # type: ignore[assignment]
+        """Graceful restart (RFC 4724) in both roles; made at start."""
+        self._restart_stop = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -189,6 +193,10 @@ class Speaker(ConnectionHandling):
         self._loop = asyncio.get_running_loop()
         self._running = True
         self._stopping = False
+        self._restart_stop = False
+        self.graceful = GracefulRestartShell(
+            self.config, self.rib, self._loop, self._rib_output, self._startup_done
+        )
         try:
             section = self.config.speaker
             await self._listener.open(
@@ -212,18 +220,33 @@ class Speaker(ConnectionHandling):
         for prefix in originate.prefixes:
             self.originate(prefix, originate.communities, originate.large_communities)
 
-    async def stop(self, message: str = "pybgp speaker shutting down") -> None:
+    async def stop(
+        self, message: str = "pybgp speaker shutting down", *, restart: bool = False
+    ) -> None:
         """Cease/Administrative Shutdown (RFC 9003 ``message``) to every peer, then close
-        everything and wait for it: sockets, transports, timers, tasks."""
+        everything and wait for it: sockets, transports, timers, tasks.
+
+        ``restart`` (with ``[graceful_restart]`` enabled): a planned restart. Peers that
+        negotiated graceful restart keep our routes as stale: those with the RFC 8538 N-bit get
+        Cease/Administrative Reset, the others a TCP close without NOTIFICATION (as BIRD does);
+        no route is withdrawn and every kernel route stays. Without ``restart``, peers with the
+        N-bit get Cease/Hard Reset (RFC 8538 §5) so that they do flush our routes.
+        """
         if not self._running:
             return
+        restart = restart and self.graceful.options.enabled
         self._running = False
         self._stopping = True  # the kernel keeps the routes until KernelSync.stop decides
+        self._restart_stop = restart
         await self._listener.close()
         now = self._loop.time()
         for peer in list(self._peers.values()):
-            self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+            self._stop_peer_graceful(peer, now, message, restart=restart)
         await self._wait_connections()
+        self.graceful.close()
+        if restart and self.kernel is not None:
+            # Forwarding state survives the restart (RFC 4724 §4.1): own blackholes included.
+            self.kernel.options = attrs.evolve(self.kernel.options, keep_on_stop=True)
         await self._stop_kernel()
         tasks = list(self._tasks)
         for task in tasks:
@@ -398,7 +421,16 @@ class Speaker(ConnectionHandling):
 
     def status(self) -> dict[str, Any]:
         """The ``pybgp status --json`` shape (without the kernel part)."""
-        return status_dict(self.config.speaker, self.rib, self.peers())
+        document = status_dict(self.config.speaker, self.rib, self.peers())
+        if self.graceful is not None:
+            document["graceful_restart"] = self.graceful.document()
+            for entry in document["peers"]:
+                peer = self._peers.get(entry["address"])
+                if peer is not None:
+                    entry["graceful_restart"] = self.graceful.peer_document(
+                        peer, peer.main.session.negotiated
+                    )
+        return document
 
     # ================================================================ internals
 
@@ -421,6 +453,10 @@ class Speaker(ConnectionHandling):
             info=info,
             log=peer_logger("pybgp.speaker", peer_id),
             dynamic=dynamic,
+            restart=PeerRestart(float(self.config.graceful_restart.stale_routes_time)),
+        )
+        peer.session_config = attrs.evolve(
+            peer.session_config, graceful_restart=self.graceful.capability(config)
         )
         peer.main = self._new_driver(peer, auto_restart=not dynamic)
         self._peers[peer_id] = peer
@@ -452,8 +488,39 @@ class Speaker(ConnectionHandling):
             self._run(driver, driver.session.stop(now, message, subcode))
             driver.cancel()
 
+    def _stop_peer_graceful(self, peer: Peer, now: float, message: str, *, restart: bool) -> None:
+        """:meth:`_stop_peer` for the speaker's stop (see :meth:`stop` for the subcodes)."""
+        negotiated = peer.main.session.negotiated
+        if not self.graceful.restart_negotiated(negotiated):
+            self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+        elif not restart:
+            # RFC 8538 §5: with the N-bit, only Hard Reset makes the peer flush our routes.
+            subcode = (
+                CeaseSubcode.HARD_RESET
+                if self.graceful.n_bit(negotiated)
+                else CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+            )
+            self._stop_peer(peer, now, message, subcode)
+        elif self.graceful.n_bit(negotiated):
+            # RFC 8538 §4: a Cease other than Hard Reset is a restart for the peer.
+            self._stop_peer(peer, now, "graceful restart", CeaseSubcode.ADMINISTRATIVE_RESET)
+        else:
+            # RFC 4724 §4.2 without the N-bit: any NOTIFICATION would flush; close the TCP
+            # connection without one.
+            peer.removed = True
+            for driver in (peer.candidate, peer.main):
+                if driver is None:
+                    continue
+                conn, driver.conn = driver.conn, None
+                if conn is not None:
+                    conn.context = None
+                    conn.close(abort=True)
+                self._run(driver, driver.session.connection_lost(now, "graceful restart"))
+                driver.cancel()
+
     def _forget_peer(self, peer: Peer) -> None:
         peer.removed = True
+        self.graceful.remove_peer(peer)
         for driver in (peer.main, peer.candidate):
             if driver is not None:
                 driver.cancel()
@@ -486,8 +553,8 @@ class Speaker(ConnectionHandling):
                     )
             elif isinstance(action, SessionDown):
                 notification = action.notification_sent or action.notification_received
-                if action.was_established and driver is peer.main:
-                    self._rib_output(self.rib.peer_down(peer.peer_id))
+                if action.was_established and driver is peer.main and not self._restart_stop:
+                    self.graceful.session_lost(peer, action, peer.config.family_set)
             elif isinstance(action, CloseTcp):
                 conn, driver.conn = driver.conn, None
                 if conn is not None:
@@ -504,7 +571,7 @@ class Speaker(ConnectionHandling):
                     eor = action.update.update.end_of_rib
                     if eor is not None and peer.end_of_rib_pending:
                         peer.end_of_rib_pending = peer.end_of_rib_pending - {eor}
-                        self._check_end_of_rib()
+                        self.graceful.end_of_rib(peer, eor)
             elif isinstance(action, DeliverRouteRefresh):
                 if driver is peer.main and not peer.removed:
                     self._rib_output(self.rib.route_refresh(peer.peer_id, action.refresh.family))
@@ -557,6 +624,7 @@ class Speaker(ConnectionHandling):
             peer.info = info
             self._rib_output(self.rib.add_peer(peer.info))
         peer.end_of_rib_pending = negotiated.families
+        self.graceful.session_up(peer, negotiated)
         self._rib_output(
             self.rib.peer_up(
                 peer.peer_id,
@@ -581,6 +649,12 @@ class Speaker(ConnectionHandling):
                 pass  # being set up: the connection is attached next
             elif mstate not in CONNECTED:
                 self._promote(peer, "the other connection went down")
+            elif (
+                mstate is State.ESTABLISHED
+                and cstate is State.OPEN_CONFIRM
+                and self._restart_negotiated(main)
+            ):
+                self._peer_restarted(peer, now)
             elif State.OPEN_CONFIRM in (cstate, mstate) or State.ESTABLISHED in (cstate, mstate):
                 loser = collision_loser(
                     self.config.speaker.router_id, main.session, candidate.session
@@ -602,6 +676,27 @@ class Speaker(ConnectionHandling):
             and peer.main.session.state is State.IDLE
         ):
             self._forget_peer(peer)
+
+    def _restart_negotiated(self, driver: Driver) -> bool:
+        return self.graceful.restart_negotiated(driver.session.negotiated)
+
+    def _peer_restarted(self, peer: Peer, now: float) -> None:
+        """GR-SHELL. RFC 4724 §4.2: a new OPEN while the session with graceful restart is
+        Established: the peer restarted. The old session is closed without a NOTIFICATION and
+        its routes kept stale; the new connection becomes the session."""
+        old = peer.main
+        reason = "the peer restarted: new OPEN while Established (RFC 4724 §4.2)"
+        peer.log.info("%s", reason)
+        self.graceful.session_lost(
+            peer, SessionDown(reason, was_established=True), peer.config.family_set
+        )
+        self._promote(peer, reason)
+        conn, old.conn = old.conn, None
+        if conn is not None:
+            conn.context = None
+            conn.close(abort=True)
+        self._run(old, old.session.connection_lost(now, reason))
+        old.cancel()
 
     def _promote(self, peer: Peer, reason: str) -> None:
         candidate = peer.candidate
@@ -645,7 +740,11 @@ class Speaker(ConnectionHandling):
     def _rib_output(self, output: RibOutput) -> None:
         if output.changes:
             self._publish(BestPathChanged(output.changes))
-            if self._kernel_queue is not None and not self._stopping:
+            if (
+                self._kernel_queue is not None
+                and not self._stopping
+                and not self.graceful.deferring
+            ):
                 self._kernel_queue.put_nowait(output.changes)
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
@@ -697,36 +796,28 @@ class Speaker(ConnectionHandling):
         if self.kernel is None:
             return
         await self.kernel.start()
+        # Routes found in the kernel from a previous run (adopted as stale) are swept once
+        # every configured peer sent End-of-RIB, or after sweep_timeout; after a graceful
+        # restart they are our preserved forwarding state (RFC 4724 §4.1): selection towards
+        # the kernel is deferred until then (see pybgp.graceful_restart.StartupSync).
+        self.graceful.begin(self.kernel.adopted_afis(), self.config.kernel.sweep_timeout)
         queue: asyncio.Queue[object] = asyncio.Queue()
         initial = current_best_paths(self.rib)
-        if initial:
+        if initial and not self.graceful.deferring:
             queue.put_nowait(initial)
         self._kernel_queue = queue
         self._kernel_task = self._loop.create_task(feed_kernel(self.kernel, queue))
-        # Routes found in the kernel from a previous run are swept once every configured
-        # peer sent End-of-RIB, or after sweep_timeout (RFC 4724 §2 style).
-        timeout = self.config.kernel.sweep_timeout
-        self._sweep = self._loop.call_later(timeout, self._initial_sync)
 
-    def _initial_sync(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-            if self._kernel_queue is not None:
-                self._kernel_queue.put_nowait(INITIAL_SYNC)
-
-    def _check_end_of_rib(self) -> None:
-        """Sweep stale kernel routes early once every configured peer sent End-of-RIB."""
-        if self._sweep is None:
+    def _startup_done(self, startup: StartupSync) -> None:
+        """The start-up wait ended: after a deferral, the kernel gets the whole Loc-RIB at
+        once (unchanged routes are adopted without a kernel operation); then the sweep."""
+        if self._kernel_queue is None or self._stopping:
             return
-        peers = [p for p in self._peers.values() if not p.dynamic and p.config.enabled]
-        if peers and all(p.end_of_rib_pending == frozenset() for p in peers):
-            self._initial_sync()
+        if startup.defer:
+            self._kernel_queue.put_nowait(current_best_paths(self.rib))
+        self._kernel_queue.put_nowait(INITIAL_SYNC)
 
     async def _stop_kernel(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
         if self._kernel_queue is not None and self._kernel_task is not None:
             self._kernel_queue.put_nowait(None)
             await self._kernel_task

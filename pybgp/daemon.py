@@ -98,7 +98,8 @@ class Daemon:
             )
             try:
                 await self._stop.wait()
-                restart = self._restart and self.config.graceful_restart.enabled
+                # The speaker's own [graceful_restart] (from its start) decides, not a reload.
+                restart = self._restart and self.speaker.graceful.options.enabled
                 log.info("%s", "graceful restart requested" if restart else "stop requested")
                 if restart:
                     await self.speaker.stop(restart=True)

@@ -74,6 +74,8 @@ class GracefulRestartShell:
     """Carries out a RibOutput (the speaker's ``_rib_output``)."""
     on_startup_done: Callable[[StartupSync], None]
     """Called once when the start-up wait (deferral or sweep wait) ends."""
+    peers: Callable[[], list[Peer]]
+    """The speaker's peers now (their OPENs lose the R- and F-bits after our restart)."""
     options: GracefulRestartOptions = attrs.field(init=False)
     startup: StartupSync | None = None
     _startup_timer: asyncio.TimerHandle | None = None
@@ -140,6 +142,13 @@ class GracefulRestartShell:
         self.on_startup_done(startup)
         if startup.defer:
             self.output(self.rib.release_end_of_rib())
+            for peer in self.peers():  # RFC 4724 §3: the R-bit only after a restart
+                peer.session_config = attrs.evolve(
+                    peer.session_config, graceful_restart=self.capability(peer.config)
+                )
+                for driver in (peer.main, peer.candidate):
+                    if driver is not None:
+                        driver.session.update_open(peer.session_config)
 
     def remove_peer(self, peer: Peer) -> None:
         """A peer is forgotten."""

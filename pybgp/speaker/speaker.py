@@ -195,7 +195,12 @@ class Speaker(ConnectionHandling):
         self._stopping = False
         self._restart_stop = False
         self.graceful = GracefulRestartShell(
-            self.config, self.rib, self._loop, self._rib_output, self._startup_done
+            self.config,
+            self.rib,
+            self._loop,
+            self._rib_output,
+            self._startup_done,
+            lambda: list(self._peers.values()),
         )
         try:
             section = self.config.speaker
@@ -649,12 +654,9 @@ class Speaker(ConnectionHandling):
                 pass  # being set up: the connection is attached next
             elif mstate not in CONNECTED:
                 self._promote(peer, "the other connection went down")
-            elif (
-                mstate is State.ESTABLISHED
-                and cstate is State.OPEN_CONFIRM
-                and self._restart_negotiated(main)
-            ):
-                self._peer_restarted(peer, now)
+            elif mstate is State.ESTABLISHED and self._restart_negotiated(main):
+                if cstate in (State.OPEN_CONFIRM, State.ESTABLISHED):  # its OPEN came
+                    self._peer_restarted(peer, now)
             elif State.OPEN_CONFIRM in (cstate, mstate) or State.ESTABLISHED in (cstate, mstate):
                 loser = collision_loser(
                     self.config.speaker.router_id, main.session, candidate.session
@@ -697,6 +699,11 @@ class Speaker(ConnectionHandling):
             conn.close(abort=True)
         self._run(old, old.session.connection_lost(now, reason))
         old.cancel()
+        new = peer.main
+        negotiated = new.session.negotiated
+        if new.session.state is State.ESTABLISHED and negotiated is not None:
+            # OPEN and KEEPALIVE came in one read: its SessionUp passed while a candidate.
+            self._session_up(new, negotiated)
 
     def _promote(self, peer: Peer, reason: str) -> None:
         candidate = peer.candidate

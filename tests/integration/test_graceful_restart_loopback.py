@@ -25,6 +25,7 @@ from pybgp.config import (
 from pybgp.fsm import State
 from pybgp.kernel import MemoryInstaller, prefix_key
 from pybgp.speaker import Speaker
+from pybgp.wire.capabilities import GracefulRestartCapability
 
 TIMEOUT = 10.0
 CONNECTED = [ip_interface("127.0.0.1/8")]
@@ -146,7 +147,16 @@ async def test_planned_restart_touches_no_kernel_route_on_either_side(
     a = await start_a(port_b, kernel_a)
     status = a.status()["graceful_restart"]
     assert status["preserved"] == ["ipv4"]
+    # RFC 4724 §3: the new OPEN says "restarted" (R) and "forwarding kept" (F) for IPv4.
+    seen_by_b = peer_gr(b, "127.0.0.1")["peer"]
+    assert seen_by_b["restart_state"] is True  # type: ignore[index]
+    assert seen_by_b["families"] == {"ipv4": {"forwarding": True}}  # type: ignore[index]
     await until(lambda: a.graceful.startup is not None and a.graceful.startup.done, "deferral")
+    # Once the restart is over, later OPENs no longer carry the R-bit.
+    session = a.session("127.0.0.2")
+    assert session is not None
+    capability = session.local_open.capability(GracefulRestartCapability)
+    assert capability is not None and not capability.restart_state
     await until(lambda: peer_gr(b, "127.0.0.1")["phase"] == "none", "B recovers")
     await until(lambda: a.kernel is not None and a.kernel.counters().stale == 0, "A's sweep")
     assert all(has(kernel_b, p) for p in A_BLOCKS) and has(kernel_a, B_BLOCK)
@@ -208,3 +218,80 @@ async def test_peer_not_back_in_restart_time_is_flushed(
     await until(lambda: peer_gr(b, "127.0.0.1")["phase"] == "restarting", "B sees the restart")
     await until(lambda: not any(has(kernel_b, p) for p in A_BLOCKS), "flushed after 1 s")
     assert peer_gr(b, "127.0.0.1")["stale_routes"] == 0
+
+
+async def test_new_open_while_established_is_a_restart() -> None:
+    """RFC 4724 §4.2: B still sees its session with A Established when a new A connects and
+    sends an OPEN (A restarted without B noticing: a reboot, a lost FIN). B closes the old
+    session without a NOTIFICATION, keeps A's routes stale and takes the new session."""
+    kernel_b = MemoryInstaller(CONNECTED)
+    kernel_a = MemoryInstaller(CONNECTED)
+    a_config = config_a(0)
+    # A only accepts (so it never comes back by itself); B connects to it.
+    a_config = SpeakerConfig(
+        speaker=a_config.speaker,
+        peers=(PeerConfig(address=IPv4Address("127.0.0.2"), asn=64512, passive=True),),
+        originate=a_config.originate,
+        kernel=a_config.kernel,
+        graceful_restart=a_config.graceful_restart,
+    )
+    a = Speaker(a_config, installer=kernel_a)
+    await a.start()
+    b_base = config_b()
+    b = Speaker(
+        SpeakerConfig(
+            speaker=b_base.speaker,
+            peers=(
+                PeerConfig(
+                    address=IPv4Address("127.0.0.1"),
+                    asn=64512,
+                    port=a.listen_addresses[0][1],
+                    local_address=IPv4Address("127.0.0.2"),
+                ),
+            ),
+            originate=b_base.originate,
+            kernel=b_base.kernel,
+            graceful_restart=b_base.graceful_restart,
+        ),
+        installer=kernel_b,
+    )
+    await b.start()
+    second: Speaker | None = None
+    try:
+        await b.wait_state("127.0.0.1", State.ESTABLISHED, TIMEOUT)
+        await until(lambda: all(has(kernel_b, p) for p in A_BLOCKS), "B installs A's blocks")
+        ops_b = kernel_b.operations
+        # The "restarted" A: same address, no listener, connects to B; its kernel is what A's
+        # was (forwarding state kept, hence the F-bit: without it B would flush).
+        second_kernel = MemoryInstaller(CONNECTED)
+        second_kernel.routes = dict(kernel_a.routes)
+        second_config = config_a(b.listen_addresses[0][1])
+        second = Speaker(
+            SpeakerConfig(
+                speaker=SpeakerSection(
+                    asn=64512,
+                    router_id=IPv4Address("10.0.0.1"),
+                    listen_address="",
+                    control_socket="",
+                    connect_delay=0.0,
+                    connect_retry_time=0.3,
+                ),
+                peers=second_config.peers,
+                originate=second_config.originate,
+                kernel=second_config.kernel,
+                graceful_restart=second_config.graceful_restart,
+            ),
+            installer=second_kernel,
+        )
+        await second.start()
+        await until(lambda: peer_gr(b, "127.0.0.1")["restarts"] == 1, "B sees a restart")
+        assert "without NOTIFICATION" in str(peer_gr(b, "127.0.0.1")["last_loss"])
+        await second.wait_state("127.0.0.2", State.ESTABLISHED, TIMEOUT)
+        await until(lambda: peer_gr(b, "127.0.0.1")["phase"] == "none", "B recovers")
+        assert all(has(kernel_b, p) for p in A_BLOCKS)
+        assert kernel_b.operations == ops_b, "B's kernel was not touched"
+    finally:
+        if second is not None:
+            await second.stop()
+        await b.stop()
+        await a.stop()

@@ -1,13 +1,10 @@
-"""The shell side of graceful restart: timers and wiring for :mod:`pybgp.graceful_restart`.
+"""The shell side of graceful restart: our own restart's timer and RIB calls.
 
-Every decision is in the pure module (which losses are restarts, what is kept, flushed or
-swept, when the start-up deferral ends); this file only carries time (one ``loop.call_at`` per
-restarting peer and one for the start-up deferral) and turns the decisions into RIB calls.
-
-GR-SHELL: the per-peer calls (:meth:`GracefulRestartShell.session_up`, ``session_lost``,
-``end_of_rib``, ``new_open_while_established``) belong in the no-I/O per-peer core once it
-exists (``pybgp/neighbor.py``); they are kept thin here so that moving them is a re-wiring, not a
-rewrite.
+Every decision is in the core: which losses are a peer's restart, what is kept, flushed or
+swept per peer (:class:`~pybgp.neighbor.Neighbor`, with :mod:`pybgp.graceful_restart`), when
+our start-up deferral ends (:class:`~pybgp.graceful_restart.StartupSync`). This file carries
+time (one ``loop.call_at`` for the deferral; the per-peer timers are the neighbour's deadline),
+turns the decisions into RIB calls, and builds the status documents.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig
-from pybgp.fsm import NegotiatedSession, SessionDown
+from pybgp.fsm import NegotiatedSession
 from pybgp.graceful_restart import (
     FlushStale,
     GracefulRestartOptions,
@@ -79,7 +76,6 @@ class GracefulRestartShell:
     options: GracefulRestartOptions = attrs.field(init=False)
     startup: StartupSync | None = None
     _startup_timer: asyncio.TimerHandle | None = None
-    _timers: dict[str, tuple[float, asyncio.TimerHandle]] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.options = options_of(self.config)
@@ -146,72 +142,69 @@ class GracefulRestartShell:
                 peer.session_config = attrs.evolve(
                     peer.session_config, graceful_restart=self.capability(peer.config)
                 )
-                for driver in (peer.main, peer.candidate):
-                    if driver is not None:
-                        driver.session.update_open(peer.session_config)
+                peer.neighbor.update_session_config(peer.session_config)
 
     def remove_peer(self, peer: Peer) -> None:
-        """A peer is forgotten."""
-        self._cancel(peer.peer_id)
+        """A peer is forgotten: the start-up wait no longer waits for it."""
         if self.startup is not None and self.startup.remove_peer(self.loop.time(), peer.peer_id):
             self._startup_done()
 
-    # ---------------------------------------------------------------- per peer (GR-SHELL)
+    # ---------------------------------------------------------------- per peer
 
     def session_up(self, peer: Peer, negotiated: NegotiatedSession) -> None:
-        """Before the RIB hears of the new session: flush what the new OPEN does not keep."""
-        now = self.loop.time()
+        """A session came up: the start-up wait may end (RFC 4724 §4.1)."""
         local, remote = local_and_peer(negotiated)
-        self._carry_out(peer, peer.restart.session_up(now, local, remote, negotiated.families))
         if (
             self.startup is not None
             and not peer.dynamic
-            and self.startup.peer_up(now, peer.peer_id, negotiated.families, remote, local)
+            and self.startup.peer_up(
+                self.loop.time(), peer.peer_id, negotiated.families, remote, local
+            )
         ):
             self._startup_done()
 
-    def session_lost(self, peer: Peer, down: SessionDown, families: frozenset[Family]) -> None:
-        """The main session left Established: keep the routes stale, or flush them."""
-        now = self.loop.time()
-        action = peer.restart.session_lost(
-            now, families, sent=down.notification_sent, received=down.notification_received
-        )
-        self.output(self.rib.peer_down(peer.peer_id, keep=_kept(action)))
-        if isinstance(action, KeepStale) and action.families:
-            peer.log.info(
-                "graceful restart of the peer: keeping %d routes of %s as stale for up to "
-                "%.0f s: %s",
-                self.rib.stale_count(peer.peer_id),
-                ", ".join(family_name(f) for f in sorted(action.families)),
-                peer.restart.time_left(now) or 0.0,
-                action.reason,
-            )
-        self._arm(peer)
-
     def end_of_rib(self, peer: Peer, family: Family) -> None:
-        """The peer's End-of-RIB (the RIB sweeps its stale routes of the family itself)."""
-        now = self.loop.time()
-        if peer.restart.end_of_rib(now, family):
-            peer.log.info("graceful restart of the peer: %s recovered", family_name(family))
-            self._arm(peer)
-        if self.startup is not None and self.startup.end_of_rib(now, peer.peer_id, family):
+        """The peer's End-of-RIB for ``family``: the start-up wait may end."""
+        if self.startup is not None and self.startup.end_of_rib(
+            self.loop.time(), peer.peer_id, family
+        ):
             self._startup_done()
+
+    def keep_stale(self, peer: Peer, action: KeepStale) -> None:
+        """The neighbour decided the peer is restarting: its routes of ``action.families``
+        stay, stale (RFC 4724 §4.2); the others go."""
+        self.output(self.rib.peer_down(peer.peer_id, keep=action.families))
+        state = peer.neighbor.restart
+        peer.log.info(
+            "graceful restart of the peer: keeping %d routes of %s as stale for up to %.0f s: %s",
+            self.rib.stale_count(peer.peer_id),
+            ", ".join(family_name(f) for f in sorted(action.families)),
+            state.time_left(self.loop.time()) or 0.0,
+            action.reason,
+        )
+
+    def flush_stale(self, peer: Peer, action: FlushStale) -> None:
+        """The neighbour decided the stale routes of ``action.families`` go now."""
+        if not action.families:
+            return
+        peer.log.info(
+            "graceful restart of the peer: stale routes of %s flushed: %s",
+            ", ".join(family_name(f) for f in sorted(action.families)),
+            action.reason,
+        )
+        self.output(self.rib.flush_stale(peer.peer_id, action.families))
 
     def restart_negotiated(self, negotiated: NegotiatedSession | None) -> bool:
         """Both sides advertised graceful restart on this session."""
         local, remote = local_and_peer(negotiated)
         return local is not None and remote is not None
 
-    def n_bit(self, negotiated: NegotiatedSession | None) -> bool:
-        """RFC 8538: both sides set the N-bit on this session."""
-        return notification_negotiated(*local_and_peer(negotiated))
-
     # ---------------------------------------------------------------- status
 
     def peer_document(self, peer: Peer, negotiated: NegotiatedSession | None) -> dict[str, Any]:
         """The ``graceful_restart`` object of a peer in ``pybgp status --json``."""
         now = self.loop.time()
-        state = peer.restart
+        state = peer.neighbor.restart
         local, remote = local_and_peer(negotiated)
         if negotiated is None:
             local, remote = state.local, state.peer
@@ -271,43 +264,8 @@ class GracefulRestartShell:
 
     # ---------------------------------------------------------------- internals
 
-    def _carry_out(self, peer: Peer, actions: list[RestartAction]) -> None:
-        for action in actions:
-            if isinstance(action, FlushStale) and action.families:
-                peer.log.info(
-                    "graceful restart of the peer: stale routes of %s flushed: %s",
-                    ", ".join(family_name(f) for f in sorted(action.families)),
-                    action.reason,
-                )
-                self.output(self.rib.flush_stale(peer.peer_id, action.families))
-        self._arm(peer)
-
-    def _arm(self, peer: Peer) -> None:
-        deadline = peer.restart.next_deadline()
-        current = self._timers.get(peer.peer_id)
-        if current is not None and current[0] == deadline:
-            return
-        self._cancel(peer.peer_id)
-        if deadline is not None:
-            handle = self.loop.call_at(deadline, self._expired, peer)
-            self._timers[peer.peer_id] = (deadline, handle)
-
-    def _expired(self, peer: Peer) -> None:
-        entry = self._timers.pop(peer.peer_id, None)
-        now = self.loop.time()
-        if entry is not None:
-            now = max(now, entry[0])
-        self._carry_out(peer, peer.restart.handle_timers(now))
-
-    def _cancel(self, peer_id: str) -> None:
-        entry = self._timers.pop(peer_id, None)
-        if entry is not None:
-            entry[1].cancel()
-
     def close(self) -> None:
-        """Cancel every timer (the speaker stops)."""
-        for peer_id in list(self._timers):
-            self._cancel(peer_id)
+        """Cancel the start-up timer (the speaker stops)."""
         if self._startup_timer is not None:
             self._startup_timer.cancel()
             self._startup_timer = None

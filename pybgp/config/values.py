@@ -352,8 +352,9 @@ class KernelConfig:
     """The IPIP device for ``ipip`` / ``crosssubnet`` (an interface name, at most 15 bytes)."""
 
     keep_on_stop: bool = False
-    """True = a clean stop leaves pybgp's routes in the kernel (for restarts without traffic
-    loss); False = they are removed."""
+    """True = a clean stop leaves pybgp's routes in this node's kernel; False = they are
+    removed. Peers still withdraw our routes while we are down: restarts without traffic loss
+    need ``[graceful_restart]``."""
 
     source_address: IPAddress | None = None
     """Preferred source address (``src``) set on installed routes; None = none."""

@@ -255,6 +255,10 @@ class Neighbor:
     """Families whose End-of-RIB the peer has not sent yet (None: never Established)."""
     forget_at: float | None = attrs.field(init=False, default=None)
     """A dynamic neighbour without a session is forgotten then."""
+    last_negotiated: NegotiatedSession | None = attrs.field(init=False, default=None)
+    """What the last Established main session negotiated, kept after it went down (the
+    session forgets it on the way to Idle): the peer's graceful restart capability is here
+    when :meth:`_session_lost` decides."""
     restart: PeerRestart = attrs.field(init=False)
     """The peer's graceful restart state (RFC 4724 §4.2, receiving speaker)."""
     _over_limit: bool = attrs.field(init=False, default=False)
@@ -549,6 +553,7 @@ class Neighbor:
         """The main session reached Established: the stale families its OPEN does not keep
         are flushed first (RFC 4724 §4.2), then the SessionUp."""
         self.end_of_rib_pending = negotiated.families
+        self.last_negotiated = negotiated
         self._over_limit = False
         local, peer = _capabilities(negotiated)
         flush = self.restart.session_up(now, local, peer, negotiated.families)

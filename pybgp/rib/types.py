@@ -51,6 +51,9 @@ class PeerInfo:
     export_policy: PolicyCallable | None = attrs.field(default=None, eq=False)
     soft_reconfiguration_inbound: bool = False
     """Keep the pre-policy Adj-RIB-In so that a new import policy is applied without a refresh."""
+    role: int | None = None
+    """Our RFC 9234 role towards this (eBGP) peer, a ``Role`` value; None = no role, no OTC
+    procedures (RFC 9234 §5, see ``pybgp.rib.receive``)."""
 
     @property
     def ibgp(self) -> bool:
@@ -156,6 +159,9 @@ class RibOutput:
     """peer id -> whole encoded messages (UPDATE, End-of-RIB, ROUTE-REFRESH BoRR/EoRR)."""
     notes: tuple[str, ...] = ()
     """Log lines (rejected paths, disabled families ...)."""
+    debug_notes: tuple[str, ...] = ()
+    """Log lines for the debug level (routes ignored as RFC 4271 §6.3 says, without a log
+    line at the default level: NEXT_HOP = our own address)."""
 
     def __bool__(self) -> bool:
         return bool(self.changes) or bool(self.messages) or bool(self.notes)

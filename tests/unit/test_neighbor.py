@@ -208,6 +208,9 @@ def test_incoming_connection_reaches_established_and_reports_it() -> None:
     assert states[-1] == (State.OPEN_CONFIRM, State.ESTABLISHED)
     assert len(wire.of(SessionUp)) == 1
     assert wire.n.end_of_rib_pending == frozenset({IPV4_UNICAST})
+    wire.drop(2.0)
+    negotiated = wire.n.last_negotiated  # kept for graceful restart after the drop
+    assert negotiated is not None and negotiated.peer_router_id == IPv4Address(PEER)
 
 
 def test_connection_to_a_stopped_neighbor_is_refused_with_cease_5() -> None:

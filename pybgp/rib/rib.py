@@ -16,6 +16,15 @@ Import: the attribute set is normalised once per UPDATE (MP_REACH/MP_UNREACH rem
 of eBGP paths removed (RFC 4271 §5.1.5), AS4_PATH merged for 2-octet peers (RFC 6793 §4.2.3)),
 checked for loops (AS_PATH, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST) and interned into a
 per-peer Path. Import policies run per prefix, only when set.
+
+Graceful restart (RFC 4724 §4.2): ``peer_down(keep=...)`` turns a restarting peer's paths into
+stale twins (``Path.stale``: same attributes and next hop, so neither the kernel nor the other
+peers see a change) that lose the decision to fresh paths; End-of-RIB and ``flush_stale`` sweep
+what was not re-announced.
+
+This module is over 800 lines on purpose: the entry points share the hot loops
+(``_install``, ``_withdraw_accepted``) and the pending-change queue, which stay in one class
+so that a million-prefix load pays no extra indirection.
 """
 
 from __future__ import annotations

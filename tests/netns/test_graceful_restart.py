@@ -6,9 +6,9 @@ full iBGP mesh on one bridge; a pod behind each node (10.244.N.2) and pings ever
 between every pair of pods. ``ip monitor route`` in every node namespace records every kernel
 change. Then, one after the other:
 
-(a) n1 restarts with SIGTERM (a planned restart: Cease/Administrative Reset with the N-bit to
-    pybgp, a TCP close to a BIRD that did not set the N-bit), exit 0, started again;
-(b) n2 is killed with SIGKILL and started again;
+(a) n1, then n2, restart with SIGTERM (a planned restart: Cease/Administrative Reset to a peer
+    with the N-bit, a TCP close without NOTIFICATION to one without), exit 0, started again;
+(b) n1, then n2, are killed with SIGKILL and started again;
 (c) n1 stops (SIGTERM) and comes back without one of its two blocks: the peers remove exactly
     that block, after n1's End-of-RIB, and n1 sweeps its own blackhole of it;
 (d) BIRD restarts gracefully (``birdc graceful restart``, then ``bird -R``);
@@ -340,36 +340,49 @@ def test_restarts_lose_no_ping_and_touch_no_unchanged_route(
     assert peers[n2.address]["graceful_restart"]["families"] == ["ipv4"]
     assert peers[n3.address]["graceful_restart"]["negotiated"] is True
 
-    # (a) SIGTERM: a planned restart.
-    def sigterm_n1() -> None:
-        process = cluster.pybgp["n1"].process
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0, "SIGTERM with graceful restart exits 0"
-        assert cluster.gateways(n1) == cluster.expected(n1), "n1's kernel kept every route"
-        for peer, state in ((n2, cluster.status("n2")), (n3, None)):
-            if state is not None:
-                entry = {p["address"]: p for p in state["peers"]}[n1.address]
-                assert entry["graceful_restart"]["phase"] == "restarting", entry
-                assert entry["graceful_restart"]["stale_routes"] == 2
-            assert cluster.gateways(peer) == cluster.expected(peer)
-        process.start()
+    # (a) A rolling SIGTERM restart of both pybgp nodes: a planned restart each.
+    def sigterm(name: str, node: Node) -> Callable[[], None]:
+        def action() -> None:
+            process = cluster.pybgp[name].process
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(10) == 0, "SIGTERM with graceful restart exits 0"
+            assert cluster.gateways(node) == cluster.expected(node), "its kernel kept every route"
+            for other in cluster.nodes:
+                if other is node:
+                    continue
+                if other.name in cluster.pybgp:
+                    entry = {p["address"]: p for p in cluster.status(other.name)["peers"]}
+                    gr = entry[node.address]["graceful_restart"]
+                    assert gr["phase"] == "restarting", gr
+                    assert gr["stale_routes"] == len(cluster.blocks[name])
+                assert cluster.gateways(other) == cluster.expected(other)
+            process.start()
 
-    result = cluster.scenario("a-sigterm", sigterm_n1, tmp_path)
-    assert _report(result, everywhere) == {"n1": 0, "n2": 0, "n3": 0}
-    assert result["lost"] == 0, result["lost_detail"]
+        return action
+
+    # (b) Then a rolling SIGKILL: nothing runs at all, the kernel keeps the same state.
+    def sigkill(name: str, node: Node) -> Callable[[], None]:
+        def action() -> None:
+            process = cluster.pybgp[name].process
+            process.kill()
+            assert cluster.gateways(node) == cluster.expected(node)
+            process.start()
+
+        return action
+
+    for label, action in (
+        ("a-sigterm-n1", sigterm("n1", n1)),
+        ("a-sigterm-n2", sigterm("n2", n2)),
+        ("b-sigkill-n1", sigkill("n1", n1)),
+        ("b-sigkill-n2", sigkill("n2", n2)),
+    ):
+        result = cluster.scenario(label, action, tmp_path)
+        assert _report(result, everywhere) == {"n1": 0, "n2": 0, "n3": 0}, label
+        assert result["lost"] == 0, (label, result["lost_detail"])
     logs = cluster.pybgp["n1"].logs()
     assert "selection deferred" in logs and "selection deferral over" in logs
-
-    # (b) SIGKILL: nothing runs at all, the kernel keeps the same state.
-    def sigkill_n2() -> None:
-        process = cluster.pybgp["n2"].process
-        process.kill()
-        assert cluster.gateways(n2) == cluster.expected(n2)
-        process.start()
-
-    result = cluster.scenario("b-sigkill", sigkill_n2, tmp_path)
-    assert _report(result, everywhere) == {"n1": 0, "n2": 0, "n3": 0}
-    assert result["lost"] == 0, result["lost_detail"]
+    bird_gr = {p["address"]: p for p in cluster.status("n1")["peers"]}[n3.address]
+    print(f"\nBIRD's graceful restart as n1 sees it: {bird_gr['graceful_restart']}")
 
     # (c) n1 comes back without EXTRA: exactly that block goes, everywhere, once.
     def drop_block() -> None:
@@ -409,7 +422,7 @@ def test_restarts_lose_no_ping_and_touch_no_unchanged_route(
         "n3": 0,
     }
     assert result["lost"] == 0, result["lost_detail"]
-    # n2 (itself restarted in (b)) saw n1 restart once since, in (c), and BIRD once.
+    # n2 (itself killed last in (b)) saw n1 restart once since, in (c), and BIRD once.
     restarts = {
         p["address"]: p["graceful_restart"]["restarts"] for p in cluster.status("n2")["peers"]
     }

@@ -351,7 +351,7 @@ class KernelConfig:
     """``[kernel]``: how best paths are installed in the host's routing table."""
 
     adapter: str = "none"
-    """``"netlink"`` (the Linux kernel via pyroute2), ``"memory"`` (kept in memory: tests,
+    """``"netlink"`` (the Linux kernel via rtnetlink), ``"memory"`` (kept in memory: tests,
     embedding) or ``"none"`` (nothing installed: route reflectors). Default ``none``."""
 
     table: int = 254

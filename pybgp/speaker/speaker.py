@@ -66,7 +66,7 @@ from pybgp.fsm import (
 )
 from pybgp.graceful_restart import StartupSync
 from pybgp.kernel import KernelSync, RouteInstaller
-from pybgp.kernel.addresses import same_interface_address
+from pybgp.kernel.addresses import InterfaceAddresses
 from pybgp.logs import peer_logger
 from pybgp.neighbor import (
     DiscardSession,
@@ -182,6 +182,8 @@ class Speaker(ConnectionHandling):
         self.graceful: GracefulRestartShell = None  # type: ignore[assignment]
         """Graceful restart (RFC 4724): our own restart and the status; made at start."""
         self._restart_stop = False
+        self._addresses = InterfaceAddresses()
+        """This host's interface addresses, followed from the loop (IPv6 next hops)."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -220,9 +222,11 @@ class Speaker(ConnectionHandling):
                 section.listen_port,
                 lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
+            await self._addresses.open()
             await self._start_kernel()
         except BaseException:
             self._running = False
+            self._addresses.close()
             await self._listener.close()
             raise
         for dynamic in self.config.dynamic_peers:
@@ -259,11 +263,8 @@ class Speaker(ConnectionHandling):
             self._run(peer, peer.neighbor.shutdown(now, message, restart=restart))
             peer.cancel()
         await self._wait_connections()
-        self.graceful.close()
-        if restart and self.kernel is not None:
-            # Forwarding state survives the restart (RFC 4724 §4.1): own blackholes included.
-            self.kernel.options = attrs.evolve(self.kernel.options, keep_on_stop=True)
         await self._stop_kernel()
+        self._addresses.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -611,7 +612,8 @@ class Speaker(ConnectionHandling):
         """IPv6 routes over an IPv4 session need an IPv6 NEXT_HOP the receiver can install.
 
         Unless ``local_address6`` is configured, use a global IPv6 address of the interface
-        holding the session's IPv4 address (as BIRD does), read again at each session start.
+        holding the session's IPv4 address (as BIRD does), as the address table, kept current
+        from netlink notifications, knows it now (no kernel round trip at session start).
         """
         local = info.local_address
         if (
@@ -620,7 +622,7 @@ class Speaker(ConnectionHandling):
             or IPV6_UNICAST not in negotiated.families
         ):
             return info
-        derived = same_interface_address(local, 6)
+        derived = self._addresses.same_interface(local, 6)
         if not isinstance(derived, IPv6Address):
             derived = None
             peer.log.warning(
@@ -754,7 +756,9 @@ class Speaker(ConnectionHandling):
             await self._kernel_task
         self._kernel_queue = self._kernel_task = None
         if self.kernel is not None:
-            await self.kernel.stop()
+            # A planned graceful restart keeps every kernel route, own blackholes included:
+            # the forwarding state survives (RFC 4724 §4.1).
+            await self.kernel.stop(keep=self._restart_stop)
 
     async def _wait_connections(self) -> None:
         pending = [conn.closed for conn in self._connections if not conn.closed.done()]

@@ -12,9 +12,15 @@ from typing import Final
 from pybgp.config import SpeakerConfig
 from pybgp.kernel import KernelSync, KernelSyncOptions, RouteInstaller, installer_for
 from pybgp.rib import BestPathChange, Rib
-from pybgp.speaker.events import EventQueue
+from pybgp.speaker.events import EventQueue, KernelChanged
 
-__all__ = ["INITIAL_SYNC", "current_best_paths", "feed_kernel", "make_kernel_sync"]
+__all__ = [
+    "INITIAL_SYNC",
+    "current_best_paths",
+    "feed_kernel",
+    "kernel_changed",
+    "make_kernel_sync",
+]
 
 log = logging.getLogger("pybgp.speaker")
 
@@ -40,6 +46,11 @@ def current_best_paths(rib: Rib) -> list[BestPathChange]:
         BestPathChange(e.family, e.prefix, (), e.paths[: e.selected], e.reason)
         for e in rib.routes()
     ]
+
+
+def kernel_changed(kernel: KernelSync, changes: Sequence[BestPathChange]) -> KernelChanged:
+    """The monitor event for change lists the kernel applied: each prefix's kernel state."""
+    return KernelChanged([(c.family, c.prefix, kernel.status(c.family, c.prefix)) for c in changes])
 
 
 async def feed_kernel(

@@ -206,6 +206,16 @@ class ConnectionOwner(Protocol[_T]):
         """The write buffer drained below the low-water mark."""
 
 
+NOTIFICATION_GRACE = 2.0
+"""Seconds a NOTIFICATION queued behind a stalled write buffer gets before the connection is
+aborted (RFC 9687 send hold timer expiry)."""
+
+
+def is_notification(message: bytes) -> bool:
+    """True for a whole NOTIFICATION message (type octet 3 after marker and length)."""
+    return message[18:19] == b"\x03"
+
+
 class BgpConnection(asyncio.Protocol, Generic[_T]):
     """One TCP connection. ``context`` is the owner's (the speaker's session driver);
     ``backlog`` holds messages waiting while writing is paused."""
@@ -258,7 +268,7 @@ class BgpConnection(asyncio.Protocol, Generic[_T]):
         if transport is not None and not transport.is_closing():
             transport.write(data)
 
-    def close_after(self, grace: float) -> None:
+    def close_after(self, grace: float = NOTIFICATION_GRACE) -> None:
         """Close once the queued data is written, aborting after ``grace`` seconds if it is
         not: a NOTIFICATION queued behind a stalled buffer (RFC 9687 §4) gets its chance
         should the peer read again, and the connection is gone soon either way."""

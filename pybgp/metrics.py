@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("pybgp.metrics")
@@ -23,19 +24,92 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics(status: Mapping[str, Any], per_peer: bool = True) -> str:
-    """Render a status snapshot (the ``pybgp status --json`` shape) as Prometheus text."""
+STATE_NUMBERS = {name: index for index, name in enumerate(STATES, start=1)}
+"""RFC 4271 §8.2.2 numbering of the session states (Idle = 1 ... Established = 6)."""
+
+_COUNTER_KEYS = ("updates_in", "updates_out")
+
+
+class PeerMemory:
+    """What the metrics remember between scrapes so that counters only go up.
+
+    A peer that leaves (a reflector client that disconnects, a peer removed by reload) keeps
+    its series with its last values until the speaker restarts; a session reset, which starts
+    the session's own message counters again from 0, is folded into a running total.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+        self._base: dict[tuple[str, str], int] = {}
+        self._peers: dict[str, dict[str, Any]] = {}
+
+    def observe(self, peers: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The peers to render: the current ones (their counters made monotonic) followed by
+        departed ones (state Idle, counters as last seen)."""
+        current: dict[str, dict[str, Any]] = {}
+        for peer in peers:
+            address = str(peer.get("address", ""))
+            entry = dict(peer)
+            for key in _COUNTER_KEYS:
+                value = int(peer.get(key, 0) or 0)
+                slot = (address, key)
+                last = self._last.get(slot, 0)
+                if value < last:  # a new session counts from 0 again
+                    self._base[slot] = self._base.get(slot, 0) + last
+                self._last[slot] = value
+                entry[key] = self._base.get(slot, 0) + value
+            current[address] = entry
+        for address, entry in self._peers.items():
+            if address not in current:
+                departed = dict(entry, state="Idle", since=None, departed=True)
+                current[address] = departed
+        self._peers = current
+        return list(current.values())
+
+
+def _epoch(text: object) -> float:
+    if not isinstance(text, str) or not text:
+        return 0.0
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return 0.0
+    return moment.timestamp()
+
+
+def render_metrics(
+    status: Mapping[str, Any], per_peer: bool = True, memory: PeerMemory | None = None
+) -> str:
+    """Render a status snapshot (the ``pybgp status --json`` shape) as Prometheus text.
+
+    With ``memory``, counters never go down (see :class:`PeerMemory`)."""
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
         out.append(f"# HELP {name} {help_text}")
         out.append(f"# TYPE {name} {kind}")
 
-    peers = list(status.get("peers", ()))
+    live = list(status.get("peers", ()))
+    peers = memory.observe(live) if memory is not None else [dict(p) for p in live]
     family("pybgp_sessions", "gauge", "BGP sessions by RFC 4271 state.")
-    by_state = Counter(str(p.get("state", "Idle")) for p in peers)
+    by_state = Counter(str(p.get("state", "Idle")) for p in live)
     for state in STATES:
         out.append(f'pybgp_sessions{{state="{state}"}} {by_state.get(state, 0)}')
+
+    if per_peer:
+        family("pybgp_peer_state", "gauge",
+               "Session state by RFC 4271 number: Idle=1 Connect=2 Active=3 OpenSent=4 "
+               "OpenConfirm=5 Established=6.")
+        for peer in peers:
+            label = _escape(str(peer.get("address", "")))
+            number = STATE_NUMBERS.get(str(peer.get("state", "Idle")), 1)
+            out.append(f'pybgp_peer_state{{peer="{label}"}} {number}')
+        family("pybgp_peer_established_since_seconds", "gauge",
+               "Unix time the session became Established; 0 when it is not.")
+        for peer in peers:
+            label = _escape(str(peer.get("address", "")))
+            since = _epoch(peer.get("since")) if peer.get("state") == "Established" else 0.0
+            out.append(f'pybgp_peer_established_since_seconds{{peer="{label}"}} {since:.0f}')
 
     counters = (
         ("received", "pybgp_prefixes_received", "gauge", "Prefixes held from the peer."),
@@ -46,18 +120,33 @@ def render_metrics(status: Mapping[str, Any], per_peer: bool = True) -> str:
     )
     for key, name, kind, help_text in counters:
         family(name, kind, help_text)
+        gauge = kind == "gauge"
         if per_peer:
             for peer in peers:
                 label = _escape(str(peer.get("address", "")))
-                out.append(f'{name}{{peer="{label}"}} {int(peer.get(key, 0) or 0)}')
+                value = 0 if gauge and peer.get("departed") else int(peer.get(key, 0) or 0)
+                out.append(f'{name}{{peer="{label}"}} {value}')
         else:
-            out.append(f"{name} {sum(int(p.get(key, 0) or 0) for p in peers)}")
+            total = sum(
+                0 if gauge and p.get("departed") else int(p.get(key, 0) or 0) for p in peers
+            )
+            out.append(f"{name} {total}")
 
     family("pybgp_rib_prefixes", "gauge", "Loc-RIB prefixes per address family.")
-    for name, count in sorted(dict(status.get("rib", {})).items()):
+    rib = dict(status.get("rib", {}))
+    for name, count in sorted(rib.items()):
         out.append(f'pybgp_rib_prefixes{{family="{_escape(name)}"}} {int(count)}')
 
     kernel = dict(status.get("kernel", {}))
+    not_installed = kernel.get("not_installed")
+    if not_installed is None:  # no adapter: no best path reaches the kernel
+        not_installed = sum(int(c) for c in rib.values())
+    family("pybgp_kernel_routes", "gauge",
+           "Best paths by kernel state: installed, failed (the kernel refused), not_installed "
+           "(no usable next hop, or no kernel adapter).")
+    out.append(f'pybgp_kernel_routes{{state="installed"}} {int(kernel.get("installed", 0))}')
+    out.append(f'pybgp_kernel_routes{{state="failed"}} {int(kernel.get("failed", 0))}')
+    out.append(f'pybgp_kernel_routes{{state="not_installed"}} {int(not_installed)}')
     family("pybgp_kernel_routes_installed", "gauge", "Routes the kernel adapter holds installed.")
     out.append(f"pybgp_kernel_routes_installed {int(kernel.get('installed', 0))}")
     family("pybgp_kernel_routes_failed", "gauge", "Routes the kernel adapter failed to install.")
@@ -84,8 +173,14 @@ class MetricsServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        """Start listening."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        """Start listening (OSError naming the address when it is taken)."""
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"metrics address {self.host}:{self.port} in use or refused: "
+                f"{exc.strerror or exc}"
+            ) from None
         log.info("metrics on http://%s:%d/metrics", self.host, self.bound_port)
 
     async def close(self) -> None:

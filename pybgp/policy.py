@@ -8,24 +8,51 @@ filters and an embedder's own callables travel the same path through the RIB. No
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import attrs
 
-from pybgp.config.filters import FilterConfig, evaluate_filters
+from pybgp.config.filters import FilterConfig, FilterVerdict, evaluate_filters
 from pybgp.rib.policy import Policy, Route
 
+log = logging.getLogger("pybgp.policy")
 
-def filter_policy(filters: Sequence[FilterConfig]) -> Policy | None:
-    """A policy that applies ``filters`` in order, or None when there are none (fast path)."""
+
+def describe_verdict(verdict: FilterVerdict) -> str:
+    """The verdict and the rule that decided, in words: ``rejected by filter 'NAME' rule 2
+    (Reject)``, or ``accepted: no rule matched``."""
+    if verdict.filter is None:
+        return "accepted: no rule matched"
+    action = "Accept" if verdict.accept else "Reject"
+    words = "accepted by" if verdict.accept else "rejected by"
+    return f"{words} filter {verdict.filter!r} rule {verdict.rule} ({action})"
+
+
+def filter_policy(filters: Sequence[FilterConfig], direction: str = "") -> Policy | None:
+    """A policy that applies ``filters`` in order, or None when there are none (fast path).
+
+    With the ``pybgp.policy`` logger at DEBUG, every verdict is logged (``direction`` names
+    ``import`` or ``export`` in those lines); when DEBUG is off this costs one level check.
+    """
     if not filters:
         return None
     chain = tuple(filters)
+    debug = log.isEnabledFor
 
     def policy(route: Route) -> Route | None:
         verdict = evaluate_filters(
             chain, route.network, route.communities, route.large_communities
         )
+        if debug(logging.DEBUG):
+            log.debug(
+                "%s %s %s %s: %s",
+                direction or "policy",
+                route.network,
+                "to" if route.to_peer is not None else "from",
+                route.to_peer if route.to_peer is not None else (route.peer or "local"),
+                describe_verdict(verdict),
+            )
         if not verdict.accept:
             return None
         communities = route.communities

@@ -23,6 +23,7 @@ FAMILIES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
 __all__ = [
     "StatusSource",
     "iter_route_documents",
+    "not_installed",
     "peer_document",
     "route_document",
     "routes_snapshot",
@@ -43,8 +44,23 @@ class StatusSource(Protocol):
 
 def status_snapshot(speaker: StatusSource) -> dict[str, Any]:
     """The ``pybgp status --json`` document of a running speaker (built by
-    :func:`pybgp.speaker.events.status_document`, the one builder)."""
-    return speaker.status()
+    :func:`pybgp.speaker.events.status_document`, the one builder), with the count of best
+    paths that are not in the kernel (``kernel.not_installed``, for the metrics)."""
+    document = speaker.status()
+    document["kernel"]["not_installed"] = not_installed(speaker)
+    return document
+
+
+def not_installed(speaker: StatusSource) -> int:
+    """Best paths not in the kernel: no usable next hop, or no kernel adapter at all.
+    Prefixes originated here are not meant for the kernel (unless blackholed): not counted."""
+    originated = speaker.rib.originated_count()
+    kernel = speaker.kernel
+    if kernel is None:
+        return max(0, sum(speaker.rib.prefix_count(f) for f in FAMILIES.values()) - originated)
+    if speaker.config.originate.blackhole:
+        originated = 0
+    return max(0, kernel.counters().not_installed - originated)
 
 
 def routes_snapshot(speaker: StatusSource, family: str | None = None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from pybgp.config.filters import (
     parse_community,
     parse_large_community,
 )
+from pybgp.config.mrt import parse_mrt
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
@@ -47,6 +48,7 @@ from pybgp.config.values import (
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
+    MrtConfig,
     OriginateConfig,
     PeerConfig,
     SpeakerConfig,
@@ -308,6 +310,20 @@ def _hold_time(table: _Table, name: str, default: Any) -> Any:
     return hold
 
 
+_INLINE_RULES = ("expected the name of a filter, got a table: write the rules as "
+                 "[[filters.rules]] of a [[filters]] entry with a name, and list that name here")
+
+
+def _send_hold_time(table: _Table) -> float | None:
+    """RFC 9687 §3: the send hold time; 0 = off. Below the hold time it would cut sessions
+    that are merely slow, so at least 3 s (the smallest hold time, RFC 4271 §4.2)."""
+    value = table.number("send_hold_time", None, low=0.0)  # type: ignore[arg-type]
+    if value is not None and 0 < value < 3:
+        raise ConfigError(table.key("send_hold_time"),
+                          f"{value:g} is too short (0 = off, else at least 3 seconds)")
+    return value
+
+
 def _keepalive(table: _Table, hold_time: int) -> int | None:
     value = table.raw("keepalive_time")
     if value is _MISSING:
@@ -375,6 +391,7 @@ def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSec
         raise ConfigError(table.key("error_wait_max"),
                           f"{error_wait_max:g} is less than error_wait_min ({error_wait_min:g})")
     connect_retry = table.number("connect_retry_time", 3.0, low=0.001)
+    send_hold = _send_hold_time(table)
     return SpeakerSection(
         asn=asn,
         router_id=router_id,
@@ -384,6 +401,7 @@ def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSec
         control_socket_mode=table.integer("control_socket_mode", 0o600, low=0, high=0o777),
         hold_time=hold_time,
         keepalive_time=_keepalive(table, hold_time),
+        send_hold_time=send_hold,
         connect_retry_time=connect_retry,
         connect_delay=table.number("connect_delay", 1.0, low=0.0),
         error_wait_min=error_wait_min,
@@ -442,6 +460,10 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
                                              f"{asn} is speaker.asn: an iBGP peer)")
     filters: dict[str, tuple[str, ...]] = {}
     for direction in ("import_filters", "export_filters"):
+        raw = table.raw(direction)
+        for i, item in enumerate(raw if isinstance(raw, list) else ()):
+            if isinstance(item, Mapping):  # rules written inline belong in [[filters]]
+                raise ConfigError(f"{table.key(direction)}[{i}]", _INLINE_RULES)
         names = table.strings(direction)
         for i, name in enumerate(names):
             if name not in filter_names:
@@ -462,6 +484,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "keepalive_time": _keepalive(
             table, speaker.hold_time if hold_time is None else hold_time
         ),
+        "send_hold_time": _send_hold_time(table),
         "ttl_security": table.boolean("ttl_security", False),
         "multihop": table.integer("multihop", None, low=1, high=255),
         "allow_own_as": table.integer("allow_own_as", None, low=0, high=255),
@@ -522,13 +545,15 @@ def _parse_dynamic(path: str, value: object, speaker: SpeakerSection,
 def _parse_originate(value: object) -> OriginateConfig:
     table = _Table(value, "originate", _fields(OriginateConfig))
     prefixes: list[IPNetwork] = []
+    seen: set[IPNetwork] = set()  # a set: 32k prefixes checked in linear time
     raw = table.raw("prefixes")
     if raw is not _MISSING:
         for i, item in enumerate(_check_list(raw, "originate.prefixes")):
             item_path = f"originate.prefixes[{i}]"
             network = _check_network(item, item_path)
-            if network in prefixes:
+            if network in seen:
                 raise ConfigError(item_path, f"{network} is listed twice")
+            seen.add(network)
             prefixes.append(network)
     return OriginateConfig(
         prefixes=tuple(prefixes),
@@ -739,6 +764,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     graceful = top.raw("graceful_restart")
     logging_ = top.raw("logging")
     metrics = top.raw("metrics")
+    mrt = top.raw("mrt")
     return SpeakerConfig(
         speaker=speaker,
         peers=tuple(peers),
@@ -751,6 +777,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
+        mrt=MrtConfig() if mrt is _MISSING else parse_mrt(mrt),
         datastore=datastore,
     )
 

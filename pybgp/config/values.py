@@ -139,6 +139,11 @@ class SpeakerSection:
     keepalive_time: int | None = None
     """Seconds between KEEPALIVEs; None = negotiated hold time / 3 (RFC 4271 §10)."""
 
+    send_hold_time: float | None = None
+    """RFC 9687 send hold timer in seconds: a session whose peer reads nothing for this long
+    is closed (NOTIFICATION 8 tried first). None = max(480, 2 x negotiated hold time);
+    0 = off."""
+
     connect_retry_time: float = 3.0
     """ConnectRetryTimer in seconds (RFC 4271 §10 suggests 120; Calico/BIRD-style 3 here)."""
 
@@ -210,6 +215,9 @@ class SessionOptions:
 
     keepalive_time: int | None = None
     """Overrides ``speaker.keepalive_time`` for this peer."""
+
+    send_hold_time: float | None = None
+    """Overrides ``speaker.send_hold_time`` for this peer (RFC 9687)."""
 
     ttl_security: bool = False
     """GTSM (RFC 5082): send with TTL 255 and drop packets with TTL < 256 - ``multihop``."""
@@ -446,6 +454,18 @@ class MetricsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class MrtConfig:
+    """``[mrt]``: the BGP4MP update log (RFC 6396 §4.4), off unless ``updates_file`` is set."""
+
+    updates_file: str = ""
+    """File name pattern, strftime in UTC (``/var/log/pybgp/updates.%Y%m%d%H%M.mrt``);
+    ``""`` = no update log."""
+
+    rotate_seconds: int = 300
+    """A new file every this many seconds (periods aligned on multiples of it)."""
+
+
+@attrs.frozen(kw_only=True)
 class DatastoreConfig:
     """``[datastore]``: peers, blocks and identity from a Calico v3 datastore in etcd."""
 
@@ -520,6 +540,9 @@ class SpeakerConfig:
 
     metrics: MetricsConfig = MetricsConfig()
     """``[metrics]``."""
+
+    mrt: MrtConfig = MrtConfig()
+    """``[mrt]``."""
 
     datastore: DatastoreConfig | None = None
     """``[datastore]``: cluster state from etcd (None = none; the file is the whole config)."""

@@ -452,7 +452,7 @@ def _send_hold_expires(fsm: Fsm, now: float, data: EventData) -> None:
 
 def _send_stalled(fsm: Fsm, now: float, data: EventData) -> None:
     # RFC 9687 §4: start the SendHoldTimer when writes stop making progress (if not running).
-    if Timer.SEND_HOLD not in fsm._deadlines:
+    if Timer.SEND_HOLD not in fsm._deadlines and fsm._send_hold_time() > 0:  # 0 = off
         since = now if data.since is None else data.since
         fsm._set(Timer.SEND_HOLD, since, fsm._send_hold_time())
 

@@ -84,6 +84,9 @@ def export_attributes(
     if path.peer_id is not None and path.peer_id == info.peer_id:
         return None  # never back to the peer it came from
     originated = path.peer_id is None
+    # Originated here: our own address as next hop, unless the origination gave one
+    # (``pybgp announce --next-hop``, a third-party next hop).
+    own_hop = originated and path.next_hop.is_unspecified
     a = path.attributes
     if a.communities is not None and _WELL_KNOWN_LIMITS.intersection(a.communities.values):
         # RFC 1997: NO_ADVERTISE = to no peer at all; NO_EXPORT = not outside the AS; with
@@ -126,7 +129,7 @@ def export_attributes(
             add.append(ClusterList((target.cluster_id, *old_ids)))
         else:
             drop += [AttributeCode.ORIGINATOR_ID, AttributeCode.CLUSTER_LIST]
-        self_hop = originated or info.next_hop_self
+        self_hop = own_hop or info.next_hop_self
     else:
         # RFC 4271 §5.1.2: prepend our AS; §5.1.5: no LOCAL_PREF to external peers;
         # §5.1.4: a MED received from one AS is not propagated to other ASes;
@@ -146,7 +149,9 @@ def export_attributes(
         otc = otc_to_add(info, target.local_as, a)
         if otc is not None:
             add.append(otc)
-        self_hop = originated or info.next_hop_self or not info.keep_original_next_hop
+        self_hop = own_hop or (
+            not originated and (info.next_hop_self or not info.keep_original_next_hop)
+        )
     next_hop = _local_next_hop(target, family) if self_hop else path.next_hop
     if family == IPV4_UNICAST:
         if isinstance(next_hop, IPv4Address):

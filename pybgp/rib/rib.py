@@ -326,9 +326,15 @@ class Rib:
         prefix: bytes,
         communities: Sequence[int] = (),
         large_communities: Sequence[tuple[int, int, int]] = (),
+        *,
+        next_hop: IPv4Address | IPv6Address | None = None,
     ) -> RibOutput:
-        """Originate ``prefix`` (ORIGIN IGP, empty AS_PATH; next hop set per session on export)."""
-        key = (family, tuple(communities), tuple(large_communities))
+        """Originate ``prefix`` (ORIGIN IGP, empty AS_PATH). The next hop is set per session on
+        export, unless ``next_hop`` is given: then peers get that address (a third-party next
+        hop, as ``pybgp announce --next-hop`` asks)."""
+        if next_hop is None:
+            next_hop = _ZERO_V4 if family[0] == 1 else _ZERO_V6
+        key = (family, tuple(communities), tuple(large_communities), next_hop)
         path = self._origin_paths.get(key)
         if path is None:
             parts: list[object] = [Origin(0), AsPath(())]
@@ -339,7 +345,7 @@ class Rib:
             path = Path(
                 None,
                 PathAttributes(tuple(parts)),  # type: ignore[arg-type]
-                _ZERO_V4 if family[0] == 1 else _ZERO_V6,
+                next_hop,
                 default_local_pref=self.options.default_local_pref,
             )
             self._origin_paths[key] = path
@@ -432,6 +438,10 @@ class Rib:
             advertised=sum(len(t) for t in peer.adj_out.values()),
         )
 
+    def originated_count(self) -> int:
+        """Prefixes originated here, every family (O(families))."""
+        return sum(len(table) for table in self._originated.values())
+
     def peer_ids(self) -> tuple[str, ...]:
         """The configured peers."""
         return tuple(self._peers)
@@ -463,6 +473,24 @@ class Rib:
         """A peer's accepted (post-policy) routes (a copy)."""
         table = self._peers[peer_id].adj_in.get(family)
         return dict(table.routes) if table is not None else {}
+
+    def adj_rib_in_received(self, peer_id: str, family: Family) -> dict[bytes, Path] | None:
+        """A peer's pre-policy Adj-RIB-In (a copy), None when not kept (the peer has no soft
+        reconfiguration: then what was received and accepted is :meth:`adj_rib_in`)."""
+        table = self._peers[peer_id].adj_in.get(family)
+        if table is None:
+            return None if not self._peers[peer_id].keeps_received(self.options) else {}
+        return None if table.received is None else dict(table.received)
+
+    def rejected(self, peer_id: str, family: Family) -> frozenset[bytes]:
+        """Prefixes received from a peer but not accepted (import policy or a loop)."""
+        table = self._peers[peer_id].adj_in.get(family)
+        return frozenset(table.rejected) if table is not None else frozenset()
+
+    def loop_reason(self, peer_id: str, attributes: PathAttributes) -> str | None:
+        """Why a path with ``attributes`` from this peer is a loop (None = it is not)."""
+        peer = self._peers[peer_id]
+        return self._loop(peer, attributes)
 
     def disabled_families(self, peer_id: str) -> frozenset[Family]:
         """Families disabled for a peer by RFC 7606 AFI/SAFI-disable."""

@@ -24,6 +24,7 @@ from pybgp.wire.update import UpdateResult
 __all__ = [
     "BestPathChanged",
     "EventStream",
+    "KernelChanged",
     "PeerStateChanged",
     "PeerStatus",
     "Snapshot",
@@ -64,7 +65,17 @@ class BestPathChanged:
     changes: Sequence[BestPathChange]
 
 
-SpeakerEvent = PeerStateChanged | UpdateReceived | BestPathChanged
+@attrs.frozen
+class KernelChanged:
+    """The kernel adapter applied best-path changes: each prefix with its kernel state as
+    ``pybgp routes`` shows it (``"installed"``, ``"failed: ..."``, ``"not installed: ..."``).
+    Published only while someone subscribes."""
+
+    routes: Sequence[tuple[tuple[int, int], bytes, str]]
+    """(family, prefix key, state) per prefix."""
+
+
+SpeakerEvent = PeerStateChanged | UpdateReceived | BestPathChanged | KernelChanged
 """Anything an :class:`EventStream` yields."""
 
 
@@ -147,7 +158,7 @@ class EventStream:
         if item is _END:
             self._queue.put_nowait(_END)
             raise StopAsyncIteration
-        assert isinstance(item, PeerStateChanged | UpdateReceived | BestPathChanged)
+        assert isinstance(item, PeerStateChanged | UpdateReceived | BestPathChanged | KernelChanged)
         return item
 
     async def aclose(self) -> None:
@@ -173,6 +184,9 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
         error_wait_min=section.error_wait_min,
         error_wait_max=section.error_wait_max,
         passive=config.passive,
+        send_hold_time=(
+            section.send_hold_time if config.send_hold_time is None else config.send_hold_time
+        ),
     )
     return SessionConfig(
         local_as=section.asn,
@@ -223,14 +237,17 @@ def peer_info(
         role=config.role_code,
         import_policy=import_policy,
         export_policy=export_policy,
+        # A filtered peer keeps what it sent before policy, so that `pybgp routes --received`
+        # can show a filtered path and the rule that rejected it (BIRD's "import keep filtered").
+        soft_reconfiguration_inbound=import_policy is not None,
     )
 
 
 def peer_policies(config: SpeakerConfig, peer: PeerConfig) -> tuple[Policy | None, Policy | None]:
     """The import and export policies of ``peer`` from its ``[[filters]]`` (None = none)."""
     return (
-        filter_policy(config.peer_filters(peer, "import")),
-        filter_policy(config.peer_filters(peer, "export")),
+        filter_policy(config.peer_filters(peer, "import"), "import"),
+        filter_policy(config.peer_filters(peer, "export"), "export"),
     )
 
 

@@ -6,14 +6,21 @@ feeding it best-path changes in order (the speaker owns the queue and the task t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from pybgp.config import SpeakerConfig
 from pybgp.kernel import KernelSync, KernelSyncOptions, RouteInstaller, installer_for
 from pybgp.rib import BestPathChange, Rib
-from pybgp.speaker.events import EventQueue
+from pybgp.speaker.events import EventQueue, KernelChanged
 
-__all__ = ["INITIAL_SYNC", "current_best_paths", "feed_kernel", "make_kernel_sync"]
+__all__ = [
+    "INITIAL_SYNC",
+    "current_best_paths",
+    "feed_kernel",
+    "kernel_changed",
+    "make_kernel_sync",
+]
 
 log = logging.getLogger("pybgp.speaker")
 
@@ -41,9 +48,19 @@ def current_best_paths(rib: Rib) -> list[BestPathChange]:
     ]
 
 
-async def feed_kernel(kernel: KernelSync, queue: EventQueue) -> None:
+def kernel_changed(kernel: KernelSync, changes: Sequence[BestPathChange]) -> KernelChanged:
+    """The monitor event for change lists the kernel applied: each prefix's kernel state."""
+    return KernelChanged([(c.family, c.prefix, kernel.status(c.family, c.prefix)) for c in changes])
+
+
+async def feed_kernel(
+    kernel: KernelSync,
+    queue: EventQueue,
+    applied: Callable[[Sequence[BestPathChange]], None] | None = None,
+) -> None:
     """Apply queued change lists in order until a None arrives; INITIAL_SYNC sweeps stale
-    routes. A failure is logged, never raised: the sessions must survive a kernel bug."""
+    routes. A failure is logged, never raised: the sessions must survive a kernel bug.
+    ``applied`` is called with each change list once the kernel has it (``pybgp monitor``)."""
     while True:
         item = await queue.get()
         if item is None:
@@ -53,5 +70,7 @@ async def feed_kernel(kernel: KernelSync, queue: EventQueue) -> None:
                 await kernel.initial_sync_done()
             else:
                 await kernel.apply(item)  # type: ignore[arg-type]
+                if applied is not None:
+                    applied(item)  # type: ignore[arg-type]
         except Exception:
             log.exception("kernel sync failed")

@@ -81,11 +81,14 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         await speaker.add_peer(config)
         done.append(f"added peer {config.address}")
     if diff.originate_changed:
-        for prefix in set(old.originate.prefixes) - set(new.originate.prefixes):
+        gone = [p for p in old.originate.prefixes if p not in set(new.originate.prefixes)]
+        added = [p for p in new.originate.prefixes if p not in set(old.originate.prefixes)]
+        for prefix in gone:
             speaker.withdraw(prefix)
         for prefix in new.originate.prefixes:
             speaker.originate(prefix, new.originate.communities, new.originate.large_communities)
-        done.append("originated prefixes updated")
+        changes = [f"+{p}" for p in added] + [f"-{p}" for p in gone]
+        done.append("originated prefixes updated" + (f" ({' '.join(changes)})" if changes else ""))
     if diff.dynamic_peers_changed:
         for dynamic in old.dynamic_peers:
             if dynamic.password:

@@ -53,6 +53,7 @@ import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig
 from pybgp.errors import NotRunningError, UnknownPeerError
+from pybgp.explain import describe_update
 from pybgp.fsm import (
     CloseTcp,
     ConnectTcp,
@@ -80,7 +81,7 @@ from pybgp.neighbor import (
     ReportState,
     Step,
 )
-from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
+from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session
 from pybgp.speaker import tcp
 from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
@@ -103,9 +104,12 @@ from pybgp.speaker.kernel_feed import (
     INITIAL_SYNC,
     current_best_paths,
     feed_kernel,
+    kernel_changed,
     make_kernel_sync,
 )
 from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
+from pybgp.speaker.policies import KEEP, remember, with_pending
+from pybgp.speaker.policies import changes as policy_changes
 from pybgp.speaker.reload import apply_config
 from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode
 from pybgp.wire.nlri import prefix_from_network
@@ -171,6 +175,7 @@ class Speaker(ConnectionHandling):
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
         self._stopping = False
+        self._stopped = False
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._installer = installer
         self.kernel: KernelSync | None = None
@@ -184,6 +189,7 @@ class Speaker(ConnectionHandling):
         self._restart_stop = False
         self._addresses = InterfaceAddresses()
         """This host's interface addresses, followed from the loop (IPv6 next hops)."""
+        self._pending_policies: dict[str, tuple[object, object]] = {}  # set before start()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -255,6 +261,7 @@ class Speaker(ConnectionHandling):
             return
         restart = restart and self.graceful.options.enabled
         self._running = False
+        self._stopped = True
         self._stopping = True  # the kernel keeps the routes until KernelSync.stop decides
         self._restart_stop = restart
         await self._listener.close()
@@ -329,26 +336,27 @@ class Speaker(ConnectionHandling):
     def set_policies(
         self,
         address: str | IPv4Address | IPv6Address,
-        import_policy: Policy | None = None,
-        export_policy: Policy | None = None,
+        import_policy: Policy | object | None = KEEP,
+        export_policy: Policy | object | None = KEEP,
     ) -> None:
         """Give a peer import/export policies (``Route -> Route | None`` callables, None =
-        accept everything) without resetting its session.
+        accept everything) without resetting its session; one left out (``KEEP``) stays.
 
         Import: re-applied to the routes already received (soft reconfiguration) or asked for
-        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent. Both are
-        replaced: a None clears that direction. Raises :class:`~pybgp.errors.UnknownPeerError`
-        (a ``KeyError``) when no peer has ``address`` (before :meth:`start` there is none).
+        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent. Before
+        :meth:`start`, kept for the peer start() adds; on a started speaker an address that is
+        no peer raises :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``).
         """
         peer = self._peers.get(str(address))
         if peer is None:
-            raise UnknownPeerError(address)
-        peer.info = attrs.evolve(
-            peer.info, import_policy=import_policy, export_policy=export_policy
-        )
-        self._rib_output(
-            self.rib.set_policies(peer.peer_id, import_=import_policy, export=export_policy)
-        )
+            if self._running:
+                raise UnknownPeerError(address)
+            remember(self._pending_policies, str(address), import_policy, export_policy)
+            return
+        info_changes, rib_changes = policy_changes(import_policy, export_policy)
+        if info_changes:
+            peer.info = attrs.evolve(peer.info, **info_changes)
+            self._rib_output(self.rib.set_policies(peer.peer_id, **rib_changes))
 
     def update_policies(self, config: PeerConfig) -> None:
         """Apply the filters of ``config`` to its running peer, keeping the session up.
@@ -394,6 +402,11 @@ class Speaker(ConnectionHandling):
         peer = self._peers.get(str(address))
         return None if peer is None else self._status(peer)
 
+    def peer_config(self, address: str | IPv4Address | IPv6Address) -> PeerConfig | None:
+        """The config a peer runs with (a dynamic peer's comes from its range), or None."""
+        peer = self._peers.get(str(address))
+        return None if peer is None else peer.config
+
     def session(self, address: str | IPv4Address | IPv6Address) -> Session | None:
         """The main session of a peer (read-only use: state, negotiated, counters)."""
         peer = self._peers.get(str(address))
@@ -406,12 +419,15 @@ class Speaker(ConnectionHandling):
         prefix: str | IPv4Network | IPv6Network,
         communities: Sequence[int] = (),
         large_communities: Sequence[tuple[int, int, int]] = (),
+        next_hop: IPv4Address | IPv6Address | None = None,
     ) -> None:
-        """Announce ``prefix`` to every peer (through the RIB's export rules)."""
+        """Announce ``prefix`` to every peer (export rules apply); ``next_hop``: a third party's."""
         network = ip_network(prefix) if isinstance(prefix, str) else prefix
         family = (1, 1) if network.version == 4 else (2, 1)
         key = prefix_from_network(network)
-        self._rib_output(self.rib.originate(family, key, communities, large_communities))
+        self._rib_output(
+            self.rib.originate(family, key, communities, large_communities, next_hop=next_hop)
+        )
 
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None:
         """Stop announcing ``prefix``."""
@@ -425,6 +441,8 @@ class Speaker(ConnectionHandling):
         """A snapshot of peers and routes plus the stream of every later event (atomic: no
         event falls between the two).
 
+        Earlier events are only in the snapshot; a stream taken before ``start()`` sees all.
+
         ``routes=False`` leaves the Loc-RIB out of the snapshot (``Snapshot.routes`` is empty):
         copying a million-route table takes seconds, which a caller interested in sessions
         only should not pay.
@@ -432,7 +450,7 @@ class Speaker(ConnectionHandling):
         table = tuple(self.rib.routes()) if routes else ()
         snapshot = Snapshot(self.peers(), table)
         stream = EventStream(asyncio.Queue(), self._subscribers.discard)
-        if self._running:
+        if self._running or not self._stopped:
             self._subscribers.add(stream)
         else:
             stream._end()
@@ -490,6 +508,10 @@ class Speaker(ConnectionHandling):
 
     # ================================================================ internals
 
+    def _kernel_applied(self, changes: Sequence[BestPathChange]) -> None:
+        if self._subscribers and self.kernel is not None:  # pybgp monitor
+            self._publish(kernel_changed(self.kernel, changes))
+
     def _publish(self, event: SpeakerEvent) -> None:
         for stream in self._subscribers:
             stream._put(event)
@@ -502,7 +524,10 @@ class Speaker(ConnectionHandling):
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         section = self.config.speaker
         peer_id = str(config.address)
-        info = peer_info(section, config, *peer_policies(self.config, config))
+        policies = with_pending(
+            self._pending_policies, peer_id, *peer_policies(self.config, config)
+        )
+        info = peer_info(section, config, *policies)
         settings = neighbor_settings(section, config, dynamic=dynamic)
         settings = attrs.evolve(
             settings,
@@ -550,12 +575,17 @@ class Speaker(ConnectionHandling):
     def _run(self, peer: Peer, steps: list[Step]) -> None:
         """Carry out a neighbour's steps in order, then re-arm its timer."""
         forget = False
+        notified: set[int] = set()  # sessions that just queued a NOTIFICATION
         for session, action in steps:
             if isinstance(action, SendBytes):
                 driver = peer.drivers.get(id(session))
                 if driver is not None and driver.conn is not None:
                     driver.conn.write(action.data)
+                    if tcp.is_notification(action.data):
+                        notified.add(id(session))
             elif isinstance(action, DeliverUpdate):
+                if peer.log.isEnabledFor(logging.DEBUG):  # cheap when DEBUG is off
+                    peer.log.debug("UPDATE received: %s", describe_update(action.update))
                 self._publish(UpdateReceived(peer.peer_id, action.update))
                 self._rib_output(self.rib.apply_update(peer.peer_id, action.update))
             elif isinstance(action, ReportState):
@@ -570,7 +600,9 @@ class Speaker(ConnectionHandling):
                 driver = peer.drivers.get(id(session))
                 if driver is not None:
                     conn, driver.conn = driver.conn, None
-                    if conn is not None:
+                    if conn is not None and action.abort and id(session) in notified:
+                        conn.close_after()  # RFC 9687 §4: the NOTIFICATION tried, then dropped
+                    elif conn is not None:
                         conn.close(abort=action.abort)
                     driver.cancel()
             elif isinstance(action, ConnectTcp):
@@ -738,7 +770,9 @@ class Speaker(ConnectionHandling):
         if initial and not self.graceful.deferring:
             queue.put_nowait(initial)
         self._kernel_queue = queue
-        self._kernel_task = self._loop.create_task(feed_kernel(self.kernel, queue))
+        self._kernel_task = self._loop.create_task(
+            feed_kernel(self.kernel, queue, self._kernel_applied)
+        )
 
     def _startup_done(self, startup: StartupSync) -> None:
         """The start-up wait ended: after a deferral, the kernel gets the whole Loc-RIB at

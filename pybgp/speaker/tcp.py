@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 import struct
@@ -205,6 +206,16 @@ class ConnectionOwner(Protocol[_T]):
         """The write buffer drained below the low-water mark."""
 
 
+NOTIFICATION_GRACE = 2.0
+"""Seconds a NOTIFICATION queued behind a stalled write buffer gets before the connection is
+aborted (RFC 9687 send hold timer expiry)."""
+
+
+def is_notification(message: bytes) -> bool:
+    """True for a whole NOTIFICATION message (type octet 3 after marker and length)."""
+    return message[18:19] == b"\x03"
+
+
 class BgpConnection(asyncio.Protocol, Generic[_T]):
     """One TCP connection. ``context`` is the owner's (the speaker's session driver);
     ``backlog`` holds messages waiting while writing is paused."""
@@ -256,6 +267,17 @@ class BgpConnection(asyncio.Protocol, Generic[_T]):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def close_after(self, grace: float = NOTIFICATION_GRACE) -> None:
+        """Close once the queued data is written, aborting after ``grace`` seconds if it is
+        not: a NOTIFICATION queued behind a stalled buffer (RFC 9687 §4) gets its chance
+        should the peer read again, and the connection is gone soon either way."""
+        self.context = None
+        self.backlog.clear()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            asyncio.get_running_loop().call_later(grace, transport.abort)
 
     def close(self, abort: bool = False) -> None:
         """Close after the queued data is written, or at once with ``abort``."""
@@ -326,10 +348,12 @@ class Listener:
             try:
                 sock = listen_socket(name, port)
             except OSError as exc:
-                if index == 0 and len(hosts) > 1:
+                if index == 0 and len(hosts) > 1 and exc.errno != errno.EADDRINUSE:
                     log.warning("cannot listen on [%s]:%d (%s); IPv4 only", name, port, exc)
                     continue
-                raise
+                raise OSError(
+                    exc.errno, f"cannot listen on [{name}]:{port}: {exc.strerror or exc}"
+                ) from None
             port = sock.getsockname()[1]
             self.sockets.append(sock)
             self._servers.append(await loop.create_server(factory, sock=sock))

@@ -24,6 +24,7 @@ from pybgp.config import (
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
+    MrtConfig,
     OriginateConfig,
     PeerConfig,
     SpeakerConfig,
@@ -647,7 +648,7 @@ def _field_names(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     "cls",
     [SpeakerSection, PeerConfig, DynamicPeerConfig, OriginateConfig, KernelConfig,
-     GracefulRestartConfig, LoggingConfig, MetricsConfig, FilterConfig, FilterRule,
+     GracefulRestartConfig, LoggingConfig, MetricsConfig, MrtConfig, FilterConfig, FilterRule,
      FilterSetActions],
 )
 def test_docs_mention_every_key(cls: type) -> None:

@@ -49,6 +49,20 @@ LOG_LINE = re.compile(
 STATUS_KEYS = {"asn", "router_id", "rib", "kernel", "peers"}
 PEER_KEYS = {"address", "asn", "type", "state", "since", "info", "received", "accepted",
              "advertised"}
+PEER_DETAIL_KEYS = {
+    "address", "asn", "type", "state", "since", "info", "last_error", "router_id", "hold_time",
+    "keepalive_time", "send_hold_time", "capabilities", "families", "disabled_families",
+    "graceful_restart", "counters",
+}
+PATH_KEYS = {"prefix", "family", "next_hop", "as_path", "origin", "local_pref", "med",
+             "communities", "large_communities"}
+MONITOR_KEYS = {
+    "snapshot": {"type", "time", "peers", "prefixes"},
+    "peer": {"type", "time", "peer", "old", "new", "reason"},
+    "best": {"type", "time", "prefix", "family", "action", "next_hop", "peer", "as_path",
+             "reason"},
+    "kernel": {"type", "time", "prefix", "family", "state"},
+}
 ROUTE_KEYS = {"prefix", "next_hop", "peer", "as_path", "origin", "local_pref", "med",
               "communities", "large_communities", "best", "reason", "installed"}
 
@@ -151,12 +165,38 @@ def cli_help(*argv: str) -> str:
     return out.getvalue()
 
 
+def _positional(command: list[str]) -> list[str]:
+    """The arguments after the subcommand that are neither flags nor flag values."""
+    valued = {"-s", "--socket", "-c", "--config", "--peer", "--family", "--community",
+              "--next-hop"}
+    words, skip = [], False
+    for token in command[2:]:
+        if skip:
+            skip = False
+        elif token in valued:
+            skip = True
+        elif not token.startswith("-"):
+            words.append(token)
+    return words
+
+
 def check_json_output(command: list[str], line: str, block: Block) -> None:
     document = json.loads(line)
-    if "status" in command:
+    if "monitor" in command:
+        assert document["type"] in MONITOR_KEYS, (block, document)
+        assert set(document) == MONITOR_KEYS[document["type"]], (block, document)
+    elif "status" in command and _positional(command):
+        assert set(document) >= PEER_DETAIL_KEYS, (block, document)
+    elif "status" in command:
         assert set(document) >= STATUS_KEYS, (block, document)
         for peer in document["peers"]:
             assert set(peer) >= PEER_KEYS, (block, peer)
+    elif "routes" in command and "--received" in command:
+        for route in document["routes"]:
+            assert set(route) >= PATH_KEYS | {"peer", "accepted", "reason"}, (block, route)
+    elif "routes" in command and "--advertised" in command:
+        for route in document["routes"]:
+            assert set(route) >= PATH_KEYS | {"to"}, (block, route)
     elif "routes" in command:
         for route in document["routes"]:
             assert set(route) >= ROUTE_KEYS, (block, route)
@@ -173,7 +213,7 @@ def test_console_block(block: Block) -> None:
             command = shlex.split(line[2:], comments=True)
             commands += 1
             subcommand = command[1]
-            text = cli_help(subcommand)
+            text = cli_help(*command[1:3]) if subcommand == "mrt" else cli_help(subcommand)
             for token in command[2:]:
                 if token.startswith("-"):
                     flag = token.split("=", 1)[0]
@@ -219,7 +259,11 @@ def _status_sample(doc: str) -> dict[str, Any]:
             continue
         lines = block.text.splitlines()
         for index, line in enumerate(lines):
-            if line.startswith("$ pybgp status") and "--json" in line:
+            if (
+                line.startswith("$ pybgp status")
+                and "--json" in line
+                and not _positional(shlex.split(line[2:]))
+            ):
                 return dict(json.loads(lines[index + 1]))
     raise AssertionError(f"{doc} has no `pybgp status --json` sample")
 
@@ -253,6 +297,7 @@ def test_other_block(block: Block) -> None:
 
 
 def test_every_subcommand_of_the_contract_has_help() -> None:
-    for subcommand in ("run", "status", "routes", "check", "demo"):
+    for subcommand in ("run", "status", "routes", "check", "demo", "monitor", "reload",
+                       "announce", "withdraw", "mrt"):
         assert subcommand in cli_help()
         assert cli_help(subcommand).startswith("usage: pybgp " + subcommand)

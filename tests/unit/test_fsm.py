@@ -289,6 +289,11 @@ def test_send_hold_timer_rfc9687() -> None:
     assert sent(actions) == [Notification(ErrorCode.SEND_HOLD_TIMER_EXPIRED, 0)]
     assert CloseTcp(abort=True) in actions
     assert short.state is State.IDLE
+    # send_hold_time = 0: the timer is off (a stalled peer is left to the hold timer).
+    off = make_fsm(connect_delay=0.0, send_hold_time=0.0)
+    established(off, hold=90)
+    off.handle(Event.SendBufferStalled, 10.0)
+    assert off.deadline(Timer.SEND_HOLD) is None
 
 
 def test_idle_ignores_everything_else() -> None:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from pybgp.config.bfd import BfdConfig, parse_bfd
 from pybgp.config.filters import (
     FilterAction,
     FilterConfig,
@@ -491,6 +492,7 @@ def _parse_peer(path: str, value: object, speaker: SpeakerSection,
         local_address6=local6,
         type=peer_type,
         enabled=table.boolean("enabled", True),
+        bfd=table.boolean("bfd", False),
         **session,
     )
 
@@ -704,6 +706,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     kernel = top.raw("kernel")
     logging_ = top.raw("logging")
     metrics = top.raw("metrics")
+    bfd = top.table("bfd", BfdConfig)
     return SpeakerConfig(
         speaker=speaker,
         peers=tuple(peers),
@@ -713,6 +716,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
+        bfd=BfdConfig() if bfd is None else parse_bfd(bfd),
     )
 
 

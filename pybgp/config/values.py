@@ -18,6 +18,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 
 import attrs
 
+from pybgp.config.bfd import BfdConfig
 from pybgp.config.filters import (
     ACCEPT_UNMATCHED,
     Filter,
@@ -40,6 +41,7 @@ __all__ = [
     "ACCEPT_UNMATCHED",
     "FAMILY_NAMES",
     "PEER_TYPES",
+    "BfdConfig",
     "ConfigError",
     "DynamicPeerConfig",
     "Filter",
@@ -249,6 +251,10 @@ class PeerConfig(SessionOptions):
     enabled: bool = True
     """False = keep the peer configured but without a session (connections refused)."""
 
+    bfd: bool = False
+    """Run single-hop BFD (RFC 5880/5881) to this peer, timers from ``[bfd]``: when BFD says
+    the peer is down, the BGP session goes down (Cease/BFD Down, RFC 9384)."""
+
     from_range: IPNetwork | None = None
     """Not a TOML key: the ``dynamic_peers`` range this config was built from by
     :meth:`SpeakerConfig.peer_for`, None for a ``[[peers]]`` entry."""
@@ -417,6 +423,9 @@ class SpeakerConfig:
 
     metrics: MetricsConfig = MetricsConfig()
     """``[metrics]``."""
+
+    bfd: BfdConfig = attrs.field(factory=BfdConfig)
+    """``[bfd]``: timers of the peers with ``bfd = true``."""
 
     def peer_for(self, address: IPAddress | str) -> PeerConfig | None:
         """The config of the peer at ``address``: a ``[[peers]]`` entry (even a disabled one:

@@ -85,6 +85,8 @@ class PeerStatus:
     updates_out: int = 0
     """UPDATE messages sent on the current session."""
     description: str = ""
+    bfd: dict[str, Any] | None = None
+    """The BFD session (``pybgp status --json`` ``"bfd"``), None for a peer without BFD."""
 
 
 @attrs.frozen
@@ -230,6 +232,7 @@ def status_dict(section: SpeakerSection, rib: Rib, peers: Sequence[PeerStatus]) 
                 "accepted": s.accepted,
                 "advertised": s.advertised,
                 **_session_details(s),
+                **({} if s.bfd is None else {"bfd": s.bfd}),
             }
             for s in peers
         ],

@@ -75,6 +75,9 @@ async def apply_config(speaker: Speaker, new: SpeakerConfig) -> str:
         done.append("dynamic peer ranges updated (new connections)")
     if diff.speaker_changed:
         done.append(f"[speaker] {', '.join(diff.speaker_changed)}: for new sessions")
+    if diff.bfd_changed:
+        speaker.bfd.set_timers(new.bfd)
+        done.append("[bfd] timers applied to the running BFD sessions (Poll Sequence)")
     if diff.kernel_changed:
         done.append("[kernel] changed: takes effect at the next restart")
     if diff.filters_changed:

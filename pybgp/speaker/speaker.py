@@ -71,6 +71,7 @@ from pybgp.logs import peer_logger
 from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session, collision_loser
 from pybgp.speaker import tcp
+from pybgp.speaker.bfd_feed import BfdFeed
 from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker.events import (
     BestPathChanged,
@@ -167,6 +168,8 @@ class Speaker(ConnectionHandling):
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
         self._sweep: asyncio.TimerHandle | None = None
+        self.bfd = BfdFeed(self)
+        """BFD sessions of the peers with ``bfd = true`` (see :mod:`pybgp.speaker.bfd_feed`)."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -223,6 +226,7 @@ class Speaker(ConnectionHandling):
         now = self._loop.time()
         for peer in list(self._peers.values()):
             self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+        self.bfd.close()
         await self._wait_connections()
         await self._stop_kernel()
         tasks = list(self._tasks)
@@ -407,8 +411,11 @@ class Speaker(ConnectionHandling):
             stream._put(event)
 
     def _status(self, peer: Peer) -> PeerStatus:
-        return peer_status(
-            peer.config, peer.main.session, peer.since, self.rib, self.config.speaker.asn
+        return attrs.evolve(
+            peer_status(
+                peer.config, peer.main.session, peer.since, self.rib, self.config.speaker.asn
+            ),
+            bfd=self.bfd.status(peer.peer_id),
         )
 
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
@@ -430,6 +437,7 @@ class Speaker(ConnectionHandling):
         if config.enabled and not dynamic:
             now = self._loop.time()
             self._run(peer.main, peer.main.session.start(now, passive=config.passive))
+            self.bfd.peer_added(peer)
         peer.log.info(
             "peer configured: AS %d%s%s",
             config.asn,
@@ -458,6 +466,7 @@ class Speaker(ConnectionHandling):
             if driver is not None:
                 driver.cancel()
         if self._peers.get(peer.peer_id) is peer:
+            self.bfd.peer_removed(peer)
             del self._peers[peer.peer_id]
             if peer.config.password and not peer.dynamic:
                 self._listener.set_md5(peer.config.address, "", None)
@@ -557,6 +566,7 @@ class Speaker(ConnectionHandling):
             peer.info = info
             self._rib_output(self.rib.add_peer(peer.info))
         peer.end_of_rib_pending = negotiated.families
+        self.bfd.bgp_established(peer)
         self._rib_output(
             self.rib.peer_up(
                 peer.peer_id,

@@ -1,0 +1,177 @@
+"""BFD for the speaker's peers: one BFD session per peer with ``bfd = true``, and what its
+state changes do to the BGP session (RFC 5882).
+
+Choices (RFC 5882 leaves them to the implementation):
+
+* The BFD session starts when the peer is configured and BGP does not wait for it
+  (RFC 5882 §4.2 allows either): BFD only ever takes a BGP session *down*, so a peer that
+  runs no BFD still gets its session, with hold-time failure detection only.
+* A BFD session that was Up and goes Down for any reason but the peer's AdminDown
+  (RFC 5882 §3.2: AdminDown is not a path failure) stops the BGP session at once:
+  AutomaticStop with a NOTIFICATION Cease/BFD Down (RFC 9384, subcode 10). It is written to
+  the connection if there still is one; the routes are withdrawn and leave the kernel
+  whatever happens to it. BGP then retries as after any error.
+* A BFD failure is a forwarding failure (RFC 5882 §4.3.1): graceful restart must not keep
+  the routes of such a peer unless the peer's BFD is control-plane independent (it sent the
+  C bit). :meth:`BfdFeed.forwarding_failure` answers exactly that, and is already true when
+  the BGP session's SessionDown is handled. The flag is cleared when the session is
+  Established again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pybgp.bfd.packet import BfdState
+from pybgp.bfd.session import BfdTimers, StateChanged
+from pybgp.bfd.shell import BfdEndpoint, BfdShell
+from pybgp.config import BfdConfig
+from pybgp.fsm import State
+from pybgp.wire.constants import CeaseSubcode, ErrorCode
+from pybgp.wire.notification import Notification
+
+if TYPE_CHECKING:
+    from pybgp.speaker.peer import Peer
+    from pybgp.speaker.speaker import Speaker
+
+__all__ = ["BfdFeed", "bfd_timers"]
+
+log = logging.getLogger("pybgp.bfd")
+
+
+def bfd_timers(config: BfdConfig) -> BfdTimers:
+    """``[bfd]`` (milliseconds) as session timers (microseconds)."""
+    return BfdTimers(
+        desired_min_tx=config.min_tx_ms * 1000,
+        required_min_rx=config.min_rx_ms * 1000,
+        detect_mult=config.multiplier,
+    )
+
+
+class BfdFeed:
+    """The speaker's BFD sessions (see the module docstring). No sockets until a peer with
+    ``bfd = true`` is added."""
+
+    def __init__(self, speaker: Speaker) -> None:
+        self._speaker = speaker
+        self.shell: BfdShell | None = None
+        self._down_because_bfd: dict[str, bool] = {}
+        """peer id -> the peer's C bit when BFD took its BGP session down."""
+        self._errors: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- what GR and status ask
+
+    def down_because_bfd(self, peer_id: str) -> bool:
+        """True when the peer's BGP session was last taken down by BFD (until it is
+        Established again)."""
+        return peer_id in self._down_because_bfd
+
+    def forwarding_failure(self, peer_id: str) -> bool:
+        """True when the peer's BGP session went down because BFD detected a forwarding
+        failure and the peer's BFD is not control-plane independent (C bit clear):
+        graceful restart must then not keep its routes (RFC 5882 §4.3.1)."""
+        independent = self._down_because_bfd.get(peer_id)
+        return independent is not None and not independent
+
+    def status(self, peer_id: str) -> dict[str, Any] | None:
+        """The ``"bfd"`` object of the peer's ``pybgp status --json`` entry (None: no BFD)."""
+        peer = self._speaker._peers.get(peer_id)
+        if peer is None or not peer.config.bfd:
+            return None
+        endpoint = self.shell.get(peer.config.address) if self.shell is not None else None
+        if endpoint is None:
+            return {"state": "Down", "error": self._errors.get(peer_id, "not running")}
+        s = endpoint.session.status()
+        return {
+            "state": s.state.label,
+            "remote_state": None if s.remote_state is None else s.remote_state.label,
+            "local_discriminator": s.local_discriminator,
+            "remote_discriminator": s.remote_discriminator,
+            "diagnostic": s.diagnostic.text,
+            "tx_interval_ms": s.tx_interval_us / 1000,
+            "rx_interval_ms": s.rx_interval_us / 1000,
+            "detection_time_ms": s.detection_time_us / 1000,
+            "multiplier": endpoint.session.timers.detect_mult,
+            "remote_multiplier": s.remote_detect_mult,
+            "control_plane_independent": s.control_plane_independent,
+            "source_port": endpoint.source_port,
+            "down_because_bfd": self.down_because_bfd(peer_id),
+        }
+
+    # ---------------------------------------------------------------- speaker hooks
+
+    def peer_added(self, peer: Peer) -> None:
+        """Start BFD to a configured peer with ``bfd = true``."""
+        config = peer.config
+        if not config.bfd or peer.dynamic or not config.enabled:
+            return
+        if self.shell is None:
+            self.shell = BfdShell()
+        try:
+            self.shell.add(
+                config.address,
+                config.local_address,
+                bfd_timers(self._speaker.config.bfd),
+                self._changed,
+            )
+        except (OSError, ValueError) as error:
+            self._errors[peer.peer_id] = str(error)
+            peer.log.error("BFD not started: %s", error)
+        else:
+            self._errors.pop(peer.peer_id, None)
+            peer.log.info("BFD started (single hop, RFC 5881)")
+
+    def peer_removed(self, peer: Peer) -> None:
+        """Stop BFD to a removed peer (one AdminDown packet: RFC 5880 §6.8.16)."""
+        self._down_because_bfd.pop(peer.peer_id, None)
+        self._errors.pop(peer.peer_id, None)
+        if self.shell is not None and self.shell.get(peer.config.address) is not None:
+            self.shell.remove(peer.config.address)
+
+    def bgp_established(self, peer: Peer) -> None:
+        """The peer's BGP session is up again: it is no longer down because of BFD."""
+        self._down_because_bfd.pop(peer.peer_id, None)
+
+    def set_timers(self, config: BfdConfig) -> None:
+        """New ``[bfd]`` timers for every running session (a Poll Sequence when Up)."""
+        if self.shell is None:
+            return
+        for peer in self._speaker._peers.values():
+            if peer.config.bfd:
+                self.shell.set_timers(peer.config.address, bfd_timers(config))
+
+    def close(self) -> None:
+        """AdminDown to every peer, sockets closed."""
+        if self.shell is not None:
+            self.shell.close()
+            self.shell = None
+
+    # ---------------------------------------------------------------- BFD -> BGP
+
+    def _changed(self, endpoint: BfdEndpoint, change: StateChanged) -> None:
+        speaker = self._speaker
+        peer = speaker._peers.get(str(endpoint.remote))
+        if peer is None:
+            return
+        if change.new is BfdState.UP:
+            peer.log.info("BFD up")
+            return
+        if change.old is not BfdState.UP or change.new is not BfdState.DOWN:
+            return
+        if change.remote_state is BfdState.ADMIN_DOWN:
+            # RFC 5882 §3.2: the peer stopped BFD on purpose; the path may well be fine.
+            peer.log.info("BFD: the peer went AdminDown; BGP session left alone")
+            return
+        drivers = [d for d in (peer.main, peer.candidate) if d is not None]
+        if all(d.session.state is State.IDLE for d in drivers):
+            return
+        reason = f"BFD down ({change.diagnostic.text})"
+        peer.log.warning("%s: stopping the BGP session (Cease/BFD Down, RFC 9384)", reason)
+        # Before the SessionDown is handled, so that graceful restart can ask.
+        self._down_because_bfd[peer.peer_id] = endpoint.session.remote_control_plane_independent
+        notification = Notification(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN)
+        now = speaker._loop.time()
+        for driver in drivers:
+            if driver.session.state is not State.IDLE:
+                speaker._run(driver, driver.session.automatic_stop(now, notification, reason))

@@ -209,3 +209,52 @@ def _run(
     assert bird_bfd_state(bird, "10.99.0.1") == "Down"
     assert frr.bfd_peers()["10.99.0.1"]["status"] == "down"
     assert re.search(r"BFD", frr.vtysh("show bgp neighbors 10.99.0.1"))
+
+
+def test_bfd_over_ipv6_with_bird(topology: Topology, bird: None) -> None:
+    """An IPv6 session (fd00:99::/64): BFD with Hop Limit 255 both ways, then a cut."""
+    n1, n2 = lan(topology, 2)
+    bird6 = BirdDaemon(
+        n2,
+        bird_config(
+            "10.99.0.2",
+            64513,
+            [
+                BirdPeer(
+                    "pybgp", "fd00:99::1", 64512, local_address="fd00:99::2",
+                    ipv4=False, ipv6=True, extra="bfd on;",
+                )
+            ],
+            originate=["fd00:200::/64"],
+            kernel_export=True,
+            extra=BIRD_BFD,
+        ),
+    )
+    speaker = Speaker(
+        n1,
+        "10.99.0.1",
+        64512,
+        [peer("fd00:99::2", 64513, local_address="fd00:99::1", bfd=True)],
+        originate=["fd00:244::/64"],
+        sections={"kernel": {"adapter": "netlink"}, "bfd": {"min_tx_ms": 100, "min_rx_ms": 100}},
+    )
+    wait_until(lambda: speaker.peer("fd00:99::2"), timeout=20, describe="BGP and BFD Up",
+               predicate=lambda e: e["state"] == "Established" and e["bfd"]["state"] == "Up")
+    wait_until(lambda: bird_bfd_state(bird6, "fd00:99::1"), timeout=10,
+               predicate=lambda state: state == "Up", describe="BIRD's BFD Up")
+    wait_until(lambda: n1.routes(family=6), timeout=10, describe="fd00:200::/64 in n1",
+               predicate=lambda routes: any(r["dst"] == "fd00:200::/64" for r in routes))
+    # 100 ms here, BIRD asks for 300 ms: each side sends at the slower of the two.
+    bfd = wait_until(lambda: speaker.peer("fd00:99::2")["bfd"], timeout=10,
+                     predicate=lambda b: b["tx_interval_ms"] == 300,
+                     describe="negotiated intervals")
+    assert bfd["detection_time_ms"] == 900  # BIRD's 3 x max(our 100 ms, its 300 ms)
+    start = time.monotonic()
+    topology.switch.ip("link", "set", port_of(topology, n2), "down")
+    removed = timed(
+        lambda: not any(r["dst"] == "fd00:200::/64" for r in n1.routes(family=6)),
+        "fd00:200::/64 gone from n1", start,
+    )
+    assert "BFD down" in speaker.peer("fd00:99::2")["info"]
+    print(f"\nBFD over IPv6: BIRD cut -> its route left pybgp's kernel after {removed:.3f} s")
+    assert removed < DETECTION + SLACK

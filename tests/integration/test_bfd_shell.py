@@ -117,3 +117,25 @@ async def test_packets_without_ttl_255_are_dropped(shells: tuple[BfdShell, BfdSh
     assert change.old is BfdState.DOWN
     assert endpoint.session.remote_discriminator == 77
     assert a.dropped_ttl == 1
+
+
+async def test_packets_for_no_session_are_discarded(shells: tuple[BfdShell, BfdShell]) -> None:
+    """RFC 5880 §6.8.6: an unknown Your Discriminator, or zero from an unknown source."""
+    a, _b = shells
+    seen = Recorder()
+    endpoint = a.add(B, A, TIMERS, seen)
+    unknown = endpoint.session.local_discriminator ^ 0x1
+    packets = [
+        ControlPacket(state=BfdState.INIT, my_discriminator=5, your_discriminator=unknown),
+        ControlPacket(state=BfdState.DOWN, my_discriminator=5),  # from 127.0.0.3: no session
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.bind(("127.0.0.3", 0))
+        sender.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+        for packet in packets:
+            sender.sendto(encode_control(packet), (str(A), a.port))
+        async with asyncio.timeout(5.0):
+            while a.dropped_unknown < 2:
+                await asyncio.sleep(0.01)
+    assert endpoint.session.packets_received == 0
+    assert not seen.changes

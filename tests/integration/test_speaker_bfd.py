@@ -9,6 +9,8 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any
 
+import attrs
+
 from pybgp.bfd.shell import BfdShell
 from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig
 from pybgp.fsm import State
@@ -76,6 +78,13 @@ async def test_bfd_down_takes_bgp_down() -> None:
         metrics = render_metrics(a.status())
         assert f'pybgp_bfd_state{{peer="{B}"}} 3' in metrics
         assert 'pybgp_bfd_sessions{state="Up"} 1' in metrics
+
+        # A reload with new [bfd] timers: a Poll Sequence, BGP untouched.
+        done = await a.apply_config(attrs.evolve(a.config, bfd=attrs.evolve(FAST, min_tx_ms=200)))
+        assert "[bfd] timers applied" in done
+        await eventually(lambda: bfd_of(a, B)["tx_interval_ms"] == 200)
+        assert bfd_of(b, A)["detection_time_ms"] == 600
+        assert a.peer(B).state is State.ESTABLISHED  # type: ignore[union-attr]
 
         _snap_b, events_b = b.subscribe(routes=False)
         _snap_a, events_a = a.subscribe(routes=False)

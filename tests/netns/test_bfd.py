@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -71,6 +72,13 @@ def bird_bfd_state(bird: BirdDaemon, address: str) -> str:
         if fields and fields[0] == address:
             return fields[2]
     return ""
+
+
+def logged_at(speaker: Speaker, text: str) -> float:
+    """Wall-clock time of the last log line of ``speaker`` holding ``text``."""
+    stamps = [line.split()[0] for line in speaker.logs().splitlines() if text in line]
+    assert stamps, f"{text!r} not in the log of pybgp in {speaker.node.name}"
+    return datetime.strptime(stamps[-1], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 def timed(condition: object, what: str, start: float, timeout: float = 10.0) -> float:
@@ -156,12 +164,14 @@ def _run(
     start = time.monotonic()
     topology.switch.ip("link", "set", port, "down")
     moved = timed(lambda: next_hops(n1, SERVICE) == {alive}, f"{SERVICE} via {alive}", start)
+    after_detection = time.time() - logged_at(speaker, f"BFD {dead}: Up -> Down")
     entry = speaker.peer(dead)
     assert entry["state"] != "Established"
     assert "BFD down" in entry["info"]
     assert entry["bfd"]["state"] == "Down" and entry["bfd"]["down_because_bfd"]
     assert wait_until(lambda: n1.ping(ANYCAST), timeout=5, describe="ping via the other router")
-    print(f"\nBFD: {dead} cut -> pybgp's kernel route via {alive} after {moved:.3f} s")
+    print(f"\nBFD: {dead} cut -> pybgp's kernel route via {alive} after {moved:.3f} s "
+          f"({after_detection * 1000:.0f} ms after BFD declared it down)")
     assert moved < DETECTION + SLACK
 
     # The other router dies too: the route leaves pybgp's kernel, pings fail.
@@ -169,9 +179,11 @@ def _run(
     start = time.monotonic()
     topology.switch.ip("link", "set", other_port, "down")
     removed = timed(lambda: not next_hops(n1, SERVICE), f"{SERVICE} gone from n1", start)
+    after_detection = time.time() - logged_at(speaker, f"BFD {alive}: Up -> Down")
     assert "BFD down" in speaker.peer(alive)["info"]
     assert not n1.ping(ANYCAST)
-    print(f"BFD: {alive} cut as well -> {SERVICE} left pybgp's kernel after {removed:.3f} s")
+    print(f"BFD: {alive} cut as well -> {SERVICE} left pybgp's kernel after {removed:.3f} s "
+          f"({after_detection * 1000:.0f} ms after BFD declared it down)")
     assert removed < DETECTION + SLACK
 
     # Both come back: BFD and BGP are Up again.

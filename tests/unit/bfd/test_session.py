@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pybgp.bfd import (
     SLOW_TX_INTERVAL,
@@ -307,3 +309,54 @@ def test_down_without_packets_forgets_the_remote_discriminator() -> None:
     assert [a.new for a in actions if isinstance(a, StateChanged)] == [BfdState.DOWN]
     assert session.remote_discriminator == 0
     assert session.local_diag is Diagnostic.CONTROL_DETECTION_TIME_EXPIRED
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(0.0, 2.0),
+            st.sampled_from(BfdState),
+            st.booleans(),
+            st.booleans(),
+            st.integers(0, 2_000_000),
+            st.integers(1, 5),
+        ),
+        max_size=40,
+    )
+)
+def test_any_packet_sequence_keeps_the_invariants(
+    steps: list[tuple[float, BfdState, bool, bool, int, int]],
+) -> None:
+    """Whatever the peer sends and whenever, only discards raise, and the RFC's rules hold."""
+    session = BfdSession(5, FAST, random=lambda: 0.5)
+    now = 0.0
+    sent = [a.packet for a in session.start(now) if isinstance(a, SendPacket)]
+    for delay, state, poll, final, interval, mult in steps:
+        now += delay
+        deadline = session.next_deadline()
+        if deadline is not None and deadline <= now:
+            actions = session.handle_timers(now)
+            sent += [a.packet for a in actions if isinstance(a, SendPacket)]
+        packet = ControlPacket(
+            state=state,
+            my_discriminator=9,
+            your_discriminator=0 if state in (BfdState.DOWN, BfdState.ADMIN_DOWN) else 5,
+            poll=poll,
+            final=final and not poll,
+            desired_min_tx=interval,
+            required_min_rx=interval,
+            detect_mult=mult,
+        )
+        try:
+            actions = session.receive(packet, now)
+        except BfdPacketError:
+            assert session.state is BfdState.ADMIN_DOWN
+            continue
+        sent += [a.packet for a in actions if isinstance(a, SendPacket)]
+        if poll:
+            assert any(a.packet.final for a in actions if isinstance(a, SendPacket))
+    for packet in sent:
+        assert not (packet.poll and packet.final)  # §6.5
+        if packet.state is not BfdState.UP:
+            assert packet.desired_min_tx >= SLOW_TX_INTERVAL  # §6.8.3
+        assert packet.my_discriminator == 5

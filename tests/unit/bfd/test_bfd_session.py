@@ -275,7 +275,7 @@ def test_jitter_bounds() -> None:
         assert session.next_deadline() == pytest.approx(factor * 1.0, abs=1e-5)
 
 
-# The §6.8.6 rules that need the session (the others are in test_packet.py).
+# The §6.8.6 rules that need the session (the others are in test_bfd_packet.py).
 def test_discard_wrong_your_discriminator() -> None:
     session = BfdSession(5, FAST, random=no_jitter)
     with pytest.raises(BfdPacketError, match="Your Discriminator 6 selects no session"):

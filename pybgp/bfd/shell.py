@@ -103,7 +103,7 @@ class BfdShell:
         loop = self._loop = asyncio.get_running_loop()
         if remote in self._by_remote:
             raise ValueError(f"a BFD session to {remote} exists already")
-        self._listen(remote.version, local)
+        self.listen(remote.version, local)
         sock = self._send_socket(remote.version, local)
         discriminator = self._new_discriminator()
         session = BfdSession(discriminator, timers, random=self._rng.random)
@@ -149,8 +149,10 @@ class BfdShell:
 
     # ---------------------------------------------------------------- sockets
 
-    def _listen(self, version: int, local: Address | None) -> None:
-        """A receiving socket for ``local`` (the wildcard address when None)."""
+    def listen(self, version: int, local: Address | None) -> None:
+        """A receiving socket on port 3784 for ``local`` (the wildcard address when None);
+        nothing new when one that covers it is open. OSError (naming the port) when taken."""
+        self._loop = asyncio.get_running_loop()
         wildcard = "0.0.0.0" if version == 4 else "::"
         if wildcard in self._listeners:
             return

@@ -101,6 +101,15 @@ class BfdFeed:
 
     # ---------------------------------------------------------------- speaker hooks
 
+    def open(self) -> None:
+        """Claim the UDP port 3784 sockets the configured BFD peers need, at start: a port
+        that is taken stops the start (OSError naming it), as the BGP listener does."""
+        for config in self._speaker.config.peers:
+            if config.bfd and config.enabled:
+                if self.shell is None:
+                    self.shell = BfdShell()
+                self.shell.listen(config.address.version, config.local_address)
+
     def peer_added(self, peer: Peer) -> None:
         """Start BFD to a configured peer with ``bfd = true``."""
         config = peer.config

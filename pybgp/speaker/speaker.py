@@ -199,9 +199,11 @@ class Speaker(ConnectionHandling):
                 section.listen_port,
                 lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
+            self.bfd.open()
             await self._start_kernel()
         except BaseException:
             self._running = False
+            self.bfd.close()
             await self._listener.close()
             raise
         for dynamic in self.config.dynamic_peers:

@@ -5,11 +5,13 @@ time. Each speaker binds BFD to its own 127.0.0.x address (``local_address``).""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any
 
 import attrs
+import pytest
 
 from pybgp.bfd.shell import BfdShell
 from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig
@@ -118,3 +120,26 @@ async def test_bfd_down_takes_bgp_down() -> None:
         await a.wait_state(B, State.ESTABLISHED, 15.0)
         assert not a.bfd.down_because_bfd(B)
         assert bfd_state(a, B) == "Down"
+
+
+async def test_a_taken_bfd_port_stops_the_start() -> None:
+    """Like the BGP listener: the start fails naming the port, and leaves nothing open."""
+    local = "127.0.0.33"
+    config = SpeakerConfig(
+        speaker=section(65001, "10.0.0.1", local),
+        peers=(
+            PeerConfig(
+                address=IPv4Address("127.0.0.34"), asn=65002,
+                local_address=IPv4Address(local), bfd=True,
+            ),
+        ),
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((local, 3784))
+        speaker = Speaker(config)
+        with pytest.raises(OSError, match=r"BFD: cannot listen on UDP \[127\.0\.0\.33\]:3784"):
+            await speaker.start()
+    # Once the port is free the same speaker starts, with its BFD session running.
+    async with speaker:
+        assert bfd_state(speaker, "127.0.0.34") == "Down"
+        assert "error" not in bfd_of(speaker, "127.0.0.34")

@@ -58,3 +58,15 @@ def test_reload_sees_bfd_changes() -> None:
     diff = config_diff(old, new)
     assert diff.bfd_changed and not diff.empty and not diff.restart_required
     assert config_diff(old, old).empty
+
+
+def test_docs_mention_every_key() -> None:
+    from pathlib import Path
+
+    import attrs
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert "## `[bfd]`" in text
+    for field in attrs.fields(BfdConfig):
+        assert f"`{field.name}`" in text, field.name
+    assert "| `bfd` | boolean | `false` |" in text

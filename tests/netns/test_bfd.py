@@ -270,3 +270,52 @@ def test_bfd_over_ipv6_with_bird(topology: Topology, bird: None) -> None:
     assert "BFD down" in speaker.peer("fd00:99::2")["info"]
     print(f"\nBFD over IPv6: BIRD cut -> its route left pybgp's kernel after {removed:.3f} s")
     assert removed < DETECTION + SLACK
+
+
+def test_dead_node_in_a_pybgp_mesh(topology: Topology) -> None:
+    """Three pybgp nodes in a full iBGP mesh with BFD (Calico's shape): one node's port goes
+    dark, and its block leaves both other nodes' kernels within about a second."""
+    nodes = lan(topology, 3)
+    addresses = [f"10.99.0.{i}" for i in (1, 2, 3)]
+    blocks = [f"10.244.{i}.0/26" for i in (1, 2, 3)]
+    speakers = [
+        Speaker(
+            node,
+            address,
+            64512,
+            [peer(other, 64512, local_address=address, bfd=True)
+             for other in addresses if other != address],
+            originate=[block],
+            sections={"kernel": {"adapter": "netlink"}},
+        )
+        for node, address, block in zip(nodes, addresses, blocks, strict=True)
+    ]
+    for speaker, address in zip(speakers, addresses, strict=True):
+        for other in addresses:
+            if other != address:
+                wait_until(lambda s=speaker, o=other: s.peer(o), timeout=20,
+                           describe=f"{address} -> {other} Established, BFD Up",
+                           predicate=lambda e: e["state"] == "Established"
+                           and e["bfd"]["state"] == "Up")
+    for node in nodes[:2]:
+        wait_until(lambda node=node: next_hops(node, blocks[2]), timeout=10,
+                   predicate=lambda hops: hops == {addresses[2]},
+                   describe=f"{blocks[2]} in {node.name}")
+    start = time.monotonic()
+    topology.switch.ip("link", "set", port_of(topology, nodes[2]), "down")
+    gone: dict[str, float] = {}
+    for _ in range(2000):
+        for node in nodes[:2]:
+            if node.name not in gone and not next_hops(node, blocks[2]):
+                gone[node.name] = time.monotonic() - start
+        if len(gone) == 2 or time.monotonic() - start > 10:
+            break
+    assert set(gone) == {"n1", "n2"}, gone
+    print(f"\nBFD mesh: n3 cut -> {blocks[2]} left n1's kernel after {gone['n1']:.3f} s, "
+          f"n2's after {gone['n2']:.3f} s")
+    assert max(gone.values()) < DETECTION + SLACK
+    for speaker in speakers[:2]:
+        entry = speaker.peer(addresses[2])
+        assert entry["state"] != "Established" and "BFD down" in entry["info"]
+    # The two live nodes still route to each other.
+    assert next_hops(nodes[0], blocks[1]) == {addresses[1]}

@@ -104,7 +104,9 @@ class BfdFeed:
     def open(self) -> None:
         """Claim the UDP port 3784 sockets the configured BFD peers need, at start: a port
         that is taken stops the start (OSError naming it), as the BGP listener does."""
-        for config in self._speaker.config.peers:
+        # Wildcard sockets first: a specific address bound before would keep the wildcard out.
+        peers = sorted(self._speaker.config.peers, key=lambda p: p.local_address is not None)
+        for config in peers:
             if config.bfd and config.enabled:
                 if self.shell is None:
                     self.shell = BfdShell()

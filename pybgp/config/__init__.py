@@ -27,6 +27,7 @@ from pybgp.config.parse import load_config, parse_config
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
+    ROLE_NAMES,
     ConfigError,
     DynamicPeerConfig,
     KernelConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "ACCEPT_UNMATCHED",
     "FAMILY_NAMES",
     "PEER_TYPES",
+    "ROLE_NAMES",
     "BfdConfig",
     "ConfigDiff",
     "ConfigError",

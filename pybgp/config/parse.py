@@ -40,6 +40,7 @@ from pybgp.config.filters import (
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
+    ROLE_NAMES,
     ConfigError,
     DynamicPeerConfig,
     KernelConfig,
@@ -428,6 +429,11 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
             if name in families[:i]:
                 raise ConfigError(f"{table.key('families')}[{i}]", f"{name!r} is listed twice")
     hold_time = _hold_time(table, "hold_time", None)
+    role = table.choice("role", "", ("", *ROLE_NAMES))
+    # RFC 9234 §4: roles describe eBGP relationships; BIRD refuses them on iBGP sessions too.
+    if role and asn == speaker.asn:
+        raise ConfigError(table.key("role"), f"RFC 9234 roles are for eBGP peers only (asn "
+                                             f"{asn} is speaker.asn: an iBGP peer)")
     filters: dict[str, tuple[str, ...]] = {}
     for direction in ("import_filters", "export_filters"):
         names = table.strings(direction)
@@ -453,6 +459,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "multihop": table.integer("multihop", None, low=1, high=255),
         "allow_own_as": table.integer("allow_own_as", None, low=0, high=255),
         "description": table.string("description", ""),
+        "role": role,
         **filters,
     }
 

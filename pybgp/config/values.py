@@ -35,12 +35,13 @@ from pybgp.config.filters import (
     parse_community,
     parse_large_community,
 )
-from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, Role
 
 __all__ = [
     "ACCEPT_UNMATCHED",
     "FAMILY_NAMES",
     "PEER_TYPES",
+    "ROLE_NAMES",
     "BfdConfig",
     "ConfigError",
     "DynamicPeerConfig",
@@ -74,6 +75,14 @@ FAMILY_NAMES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
 """The values allowed in ``families``."""
 
 PEER_TYPES = ("mesh", "global", "node-specific", "route-reflector", "rr-client")
+ROLE_NAMES: dict[str, Role] = {
+    "provider": Role.PROVIDER,
+    "customer": Role.CUSTOMER,
+    "peer": Role.PEER,
+    "rs": Role.ROUTE_SERVER,
+    "rs-client": Role.ROUTE_SERVER_CLIENT,
+}
+"""The ``role`` key's values and their RFC 9234 §4.1 codes."""
 """The values allowed in a peer's ``type`` (a label for ``pybgp status``)."""
 
 
@@ -215,10 +224,21 @@ class SessionOptions:
     description: str = ""
     """Free text shown by ``pybgp status``."""
 
+    role: str = ""
+    """Our RFC 9234 BGP role towards this eBGP peer: ``"provider"``, ``"customer"``,
+    ``"peer"``, ``"rs"`` or ``"rs-client"``; "" = none. Sent as the Role capability (a peer
+    whose role does not match is refused, NOTIFICATION 2/11) and drives the OTC attribute
+    (RFC 9234 §5: routes from providers and peers never reach other providers and peers)."""
+
     @property
     def family_set(self) -> frozenset[Family]:
         """``families`` as (AFI, SAFI) pairs."""
         return frozenset(FAMILY_NAMES[name] for name in self.families)
+
+    @property
+    def role_code(self) -> int | None:
+        """``role`` as its RFC 9234 code, None when no role is set."""
+        return ROLE_NAMES[self.role] if self.role else None
 
 
 @attrs.frozen(kw_only=True)

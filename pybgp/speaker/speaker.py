@@ -665,6 +665,8 @@ class Speaker(ConnectionHandling):
                 self._send_updates(peer.main, messages)
         for note in output.notes:
             log.info("%s", note)
+        for note in output.debug_notes:
+            log.debug("%s", note)
         for peer_id in output.exceeded:
             peer = self._peers.get(peer_id)
             if peer is not None:

@@ -27,6 +27,7 @@ from typing import Any, Final
 import attrs
 
 from pybgp.config.bfd import BfdConfig, parse_bfd
+from pybgp.config.datastore import parse_datastore
 from pybgp.config.filters import (
     FilterAction,
     FilterConfig,
@@ -94,7 +95,7 @@ def _describe(value: object) -> str:
 
 def _fields(cls: type) -> tuple[str, ...]:
     """The TOML keys of a config class: its attrs fields, minus those that are not keys."""
-    return tuple(f.name for f in attrs.fields(cls) if f.name != "from_range")
+    return tuple(f.name for f in attrs.fields(cls) if f.name not in ("from_range", "pools"))
 
 
 class _Table:
@@ -345,12 +346,17 @@ def _large_communities(table: _Table, name: str) -> tuple[tuple[int, int, int], 
 # sections
 
 
-def _parse_speaker(value: object) -> SpeakerSection:
+def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSection:
     table = _Table(value, "speaker", _fields(SpeakerSection))
-    asn = _asn(table, "asn")
-    router_id = table.address("router_id", version=4)
+    # With [datastore], asn 0 and router id 0.0.0.0 stand for "from the datastore".
+    asn = 0 if identity_optional and not table.has("asn") else _asn(table, "asn")
+    router_id = (
+        IPv4Address(0)
+        if identity_optional and not table.has("router_id")
+        else table.address("router_id", version=4)
+    )
     # RFC 6286 §2.1: the BGP Identifier is a non-zero 32-bit value.
-    if int(router_id) == 0:
+    if int(router_id) == 0 and not identity_optional:
         raise ConfigError(table.key("router_id"), "0.0.0.0 is not a valid router id (RFC 6286)")
     listen = table.string("listen_address", "0.0.0.0").strip()
     if listen:
@@ -667,9 +673,14 @@ def _parse_metrics(value: object) -> MetricsConfig:
 def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     """Validate a parsed TOML document (see :func:`pybgp.config.parse_config`)."""
     top = _Table(data, "", _fields(SpeakerConfig))
-    if not top.has("speaker"):
+    datastore = None
+    if top.has("datastore"):
+        datastore = parse_datastore(top.raw("datastore"))
+    if not top.has("speaker") and datastore is None:
         raise ConfigError("speaker", "missing required table [speaker] (asn, router_id)")
-    speaker = _parse_speaker(top.raw("speaker"))
+    speaker = _parse_speaker(
+        top.raw("speaker") if top.has("speaker") else {}, identity_optional=datastore is not None
+    )
 
     filters: list[FilterConfig] = []
     for path, value in top.tables("filters"):
@@ -724,6 +735,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
         bfd=BfdConfig() if bfd is None else parse_bfd(bfd),
+        datastore=datastore,
     )
 
 

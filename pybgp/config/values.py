@@ -44,6 +44,7 @@ __all__ = [
     "ROLE_NAMES",
     "BfdConfig",
     "ConfigError",
+    "DatastoreConfig",
     "DynamicPeerConfig",
     "Filter",
     "FilterAction",
@@ -381,6 +382,11 @@ class KernelConfig:
     """Seconds after start before routes of our protocol left from a previous run and not
     learned again are removed (0 = at once)."""
 
+    pools: tuple[tuple[IPNetwork, str], ...] = ()
+    """Not a TOML key: (pool CIDR, encapsulation) pairs from the datastore (Calico IPPools'
+    ipipMode); a route inside a pool uses the pool's encapsulation (the most specific pool
+    wins), every other route ``encapsulation``."""
+
 
 @attrs.frozen(kw_only=True)
 class LoggingConfig:
@@ -410,6 +416,47 @@ class MetricsConfig:
             return None
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+@attrs.frozen(kw_only=True)
+class DatastoreConfig:
+    """``[datastore]``: peers, blocks and identity from a Calico v3 datastore in etcd."""
+
+    type: str = "etcd"
+    """The datastore kind; only ``"etcd"`` (needs ``pip install pybgp[etcd]``)."""
+
+    endpoints: tuple[str, ...] = ("http://127.0.0.1:2379",)
+    """etcd client URLs (``http://`` or ``https://`` host:port); tried in order."""
+
+    node: str = ""
+    """This node's name in the datastore (``Node`` resource, IPAM affinities)."""
+
+    prefix: str = "/calico"
+    """Key prefix of Calico's data in etcd."""
+
+    ca_file: str = ""
+    """PEM CA bundle to verify etcd's certificate (TLS); ``""`` = the system's."""
+
+    cert_file: str = ""
+    """PEM client certificate for etcd (TLS client auth); needs ``key_file``."""
+
+    key_file: str = ""
+    """PEM private key of ``cert_file``."""
+
+    username: str = ""
+    """etcd user (with ``password``); ``""`` = no authentication."""
+
+    password: str = ""
+    """etcd password of ``username``."""
+
+    timeout: float = 5.0
+    """Seconds an etcd request may take before the link counts as down."""
+
+    reconnect_min: float = 1.0
+    """First reconnect back-off in seconds; it doubles up to ``reconnect_max``."""
+
+    reconnect_max: float = 30.0
+    """Largest reconnect back-off in seconds."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,6 +493,9 @@ class SpeakerConfig:
 
     bfd: BfdConfig = attrs.field(factory=BfdConfig)
     """``[bfd]``: timers of the peers with ``bfd = true``."""
+
+    datastore: DatastoreConfig | None = None
+    """``[datastore]``: cluster state from etcd (None = none; the file is the whole config)."""
 
     def peer_for(self, address: IPAddress | str) -> PeerConfig | None:
         """The config of the peer at ``address``: a ``[[peers]]`` entry (even a disabled one:

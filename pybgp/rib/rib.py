@@ -117,6 +117,26 @@ class Rib:
                 messages += self._resend(peer, family, diff=True)
         return _merge(output, info.peer_id, messages)
 
+    def set_cluster_id(self, cluster_id: IPv4Address | None) -> RibOutput:
+        """Become, or stop being, a route reflector (RFC 4456 §7) without resetting a session.
+
+        Every established peer's Adj-RIB-Out is recomputed with the new CLUSTER_ID and only
+        the difference is sent; mark the clients with :meth:`add_peer` (``info`` with
+        ``route_reflector_client``) afterwards, which again sends only the difference.
+        """
+        self.cluster_id = cluster_id
+        output = self._flush()
+        for peer in self._peers.values():
+            peer.cluster_id = cluster_id
+            peer.target = None
+            peer.export_cache.clear()
+            if peer.up:
+                messages: list[bytes] = []
+                for family in sorted(peer.send_families()):
+                    messages += self._resend(peer, family, diff=True)
+                output = _merge(output, peer.info.peer_id, messages)
+        return output
+
     def remove_peer(self, peer_id: str) -> RibOutput:
         """Forget a peer, withdrawing its routes from everyone else."""
         if peer_id in self._peers:

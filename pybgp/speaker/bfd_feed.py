@@ -8,14 +8,16 @@ Choices (RFC 5882 leaves them to the implementation):
   runs no BFD still gets its session, with hold-time failure detection only.
 * A BFD session that was Up and goes Down for any reason but the peer's AdminDown
   (RFC 5882 §3.2: AdminDown is not a path failure) stops the BGP session at once:
-  AutomaticStop with a NOTIFICATION Cease/BFD Down (RFC 9384, subcode 10). It is written to
-  the connection if there still is one; the routes are withdrawn and leave the kernel
-  whatever happens to it. BGP then retries as after any error.
+  :meth:`pybgp.neighbor.Neighbor.bfd_down`, AutomaticStop with a NOTIFICATION Cease/BFD Down
+  (RFC 9384, subcode 10). It is written to the connection if there still is one; the routes
+  are withdrawn and leave the kernel whatever happens to it. BGP then retries as after any
+  error.
 * A BFD failure is a forwarding failure (RFC 5882 §4.3.1): graceful restart must not keep
   the routes of such a peer unless the peer's BFD is control-plane independent (it sent the
-  C bit). :meth:`BfdFeed.forwarding_failure` answers exactly that, and is already true when
-  the BGP session's SessionDown is handled. The flag is cleared when the session is
-  Established again.
+  C bit). ``Neighbor.forwarding_failure`` (and :meth:`BfdFeed.forwarding_failure` by peer
+  address) answers exactly that, and is already true when the neighbour decides the fate of
+  the routes (``Neighbor._session_lost``). It is cleared when the session is Established
+  again.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from pybgp.bfd.session import BfdTimers, StateChanged
 from pybgp.bfd.shell import BfdEndpoint, BfdShell
 from pybgp.config import BfdConfig
 from pybgp.fsm import State
-from pybgp.wire.constants import CeaseSubcode, ErrorCode
-from pybgp.wire.notification import Notification
 
 if TYPE_CHECKING:
     from pybgp.speaker.peer import Peer
@@ -56,8 +56,6 @@ class BfdFeed:
     def __init__(self, speaker: Speaker) -> None:
         self._speaker = speaker
         self.shell: BfdShell | None = None
-        self._down_because_bfd: dict[str, bool] = {}
-        """peer id -> the peer's C bit when BFD took its BGP session down."""
         self._errors: dict[str, str] = {}
 
     # ---------------------------------------------------------------- what GR and status ask
@@ -65,14 +63,15 @@ class BfdFeed:
     def down_because_bfd(self, peer_id: str) -> bool:
         """True when the peer's BGP session was last taken down by BFD (until it is
         Established again)."""
-        return peer_id in self._down_because_bfd
+        peer = self._speaker._peers.get(peer_id)
+        return peer is not None and peer.neighbor.down_because_bfd
 
     def forwarding_failure(self, peer_id: str) -> bool:
         """True when the peer's BGP session went down because BFD detected a forwarding
         failure and the peer's BFD is not control-plane independent (C bit clear):
         graceful restart must then not keep its routes (RFC 5882 §4.3.1)."""
-        independent = self._down_because_bfd.get(peer_id)
-        return independent is not None and not independent
+        peer = self._speaker._peers.get(peer_id)
+        return peer is not None and peer.neighbor.forwarding_failure
 
     def status(self, peer_id: str) -> dict[str, Any] | None:
         """The ``"bfd"`` object of the peer's ``pybgp status --json`` entry (None: no BFD)."""
@@ -135,14 +134,9 @@ class BfdFeed:
 
     def peer_removed(self, peer: Peer) -> None:
         """Stop BFD to a removed peer (one AdminDown packet: RFC 5880 §6.8.16)."""
-        self._down_because_bfd.pop(peer.peer_id, None)
         self._errors.pop(peer.peer_id, None)
         if self.shell is not None and self.shell.get(peer.config.address) is not None:
             self.shell.remove(peer.config.address)
-
-    def bgp_established(self, peer: Peer) -> None:
-        """The peer's BGP session is up again: it is no longer down because of BFD."""
-        self._down_because_bfd.pop(peer.peer_id, None)
 
     def set_timers(self, config: BfdConfig) -> None:
         """New ``[bfd]`` timers for every running session (a Poll Sequence when Up)."""
@@ -174,15 +168,13 @@ class BfdFeed:
             # RFC 5882 §3.2: the peer stopped BFD on purpose; the path may well be fine.
             peer.log.info("BFD: the peer went AdminDown; BGP session left alone")
             return
-        drivers = [d for d in (peer.main, peer.candidate) if d is not None]
-        if all(d.session.state is State.IDLE for d in drivers):
+        if all(s.state is State.IDLE for s in peer.neighbor.sessions):
             return
         reason = f"BFD down ({change.diagnostic.text})"
         peer.log.warning("%s: stopping the BGP session (Cease/BFD Down, RFC 9384)", reason)
-        # Before the SessionDown is handled, so that graceful restart can ask.
-        self._down_because_bfd[peer.peer_id] = endpoint.session.remote_control_plane_independent
-        notification = Notification(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN)
-        now = speaker._loop.time()
-        for driver in drivers:
-            if driver.session.state is not State.IDLE:
-                speaker._run(driver, driver.session.automatic_stop(now, notification, reason))
+        steps = peer.neighbor.bfd_down(
+            speaker._loop.time(),
+            reason,
+            control_plane_independent=endpoint.session.remote_control_plane_independent,
+        )
+        speaker._run(peer, steps)

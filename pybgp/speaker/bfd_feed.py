@@ -22,22 +22,31 @@ Choices (RFC 5882 leaves them to the implementation):
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pybgp.bfd.packet import BfdState
 from pybgp.bfd.session import BfdTimers, StateChanged
 from pybgp.bfd.shell import BfdEndpoint, BfdShell
-from pybgp.config import BfdConfig
+from pybgp.config import BfdConfig, SpeakerConfig
 from pybgp.fsm import State
+from pybgp.neighbor import Step
+from pybgp.speaker.peer import Peer
 
-if TYPE_CHECKING:
-    from pybgp.speaker.peer import Peer
-    from pybgp.speaker.speaker import Speaker
-
-__all__ = ["BfdFeed", "bfd_timers"]
+__all__ = ["BfdFeed", "BfdHost", "bfd_timers"]
 
 log = logging.getLogger("pybgp.bfd")
+
+
+class BfdHost(Protocol):
+    """What the feed needs of the speaker (a Protocol: the speaker imports this module)."""
+
+    config: SpeakerConfig
+    _peers: dict[str, Peer]
+    _loop: asyncio.AbstractEventLoop
+
+    def _run(self, peer: Peer, steps: list[Step]) -> None: ...
 
 
 def bfd_timers(config: BfdConfig) -> BfdTimers:
@@ -53,7 +62,7 @@ class BfdFeed:
     """The speaker's BFD sessions (see the module docstring). No sockets until a peer with
     ``bfd = true`` is added."""
 
-    def __init__(self, speaker: Speaker) -> None:
+    def __init__(self, speaker: BfdHost) -> None:
         self._speaker = speaker
         self.shell: BfdShell | None = None
         self._errors: dict[str, str] = {}

@@ -96,4 +96,5 @@ def route_document(
         "reason": entry.reason.describe() if index == 0 else ("multipath" if selected else ""),
         "installed": installed,
         "kernel": kernel_state if selected else "",
+        "stale": path.stale,
     }

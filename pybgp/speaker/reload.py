@@ -103,6 +103,8 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         done.append("[bfd] timers applied to the running BFD sessions (Poll Sequence)")
     if diff.kernel_changed:
         done.append("[kernel] changed: takes effect at the next restart")
+    if diff.graceful_restart_changed:
+        done.append("[graceful_restart] changed: takes effect at the next restart")
     if diff.filters_changed:
         done.append(f"filters changed: {', '.join(diff.filters_changed)}")
     return "; ".join(done) or "nothing to apply"

@@ -41,3 +41,17 @@ def test_bfd_down_without_a_running_session_does_nothing() -> None:
     n = neighbor()  # never started: Idle
     assert n.bfd_down(0.0, "BFD down") == []
     assert not n.down_because_bfd
+
+
+def test_graceful_restart_keeps_nothing_after_a_forwarding_failure() -> None:
+    """RFC 5882 §4.3.1: with the N-bit, Cease/BFD Down sent would be a graceful loss (RFC 8538
+    §4), but BFD saw the forwarding plane fail: every family is flushed."""
+    from pybgp.graceful_restart import FlushStale, KeepStale
+    from pybgp.wire.notification import Notification
+    from tests.unit.test_graceful_restart_state import BOTH, established
+
+    bfd_cease = Notification(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN)
+    assert isinstance(established().session_lost(1.0, BOTH, sent=bfd_cease), KeepStale)
+    verdict = established().session_lost(1.0, BOTH, sent=bfd_cease, forwarding_failure=True)
+    assert isinstance(verdict, FlushStale) and verdict.families == BOTH
+    assert "RFC 5882" in verdict.reason

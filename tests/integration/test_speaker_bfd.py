@@ -7,18 +7,19 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_network
 from typing import Any
 
 import attrs
 import pytest
 
 from pybgp.bfd.shell import BfdShell
-from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig
+from pybgp.config import BfdConfig, GracefulRestartConfig, PeerConfig, SpeakerConfig
 from pybgp.fsm import State
 from pybgp.metrics import render_metrics
 from pybgp.speaker import PeerStateChanged, Speaker
 from pybgp.wire.constants import CeaseSubcode, ErrorCode
+from pybgp.wire.nlri import prefix_from_network
 from tests.integration.test_speaker_loopback import port_of, section
 
 A, B = "127.0.0.31", "127.0.0.32"
@@ -52,9 +53,13 @@ def bfd_state(speaker: Speaker, peer: str) -> str:
     return str(bfd_of(speaker, peer)["state"])
 
 
-async def test_bfd_down_takes_bgp_down() -> None:
-    config_a = SpeakerConfig(speaker=section(65001, "10.0.0.1", A), bfd=FAST)
-    config_b = SpeakerConfig(speaker=section(65002, "10.0.0.2", B), bfd=FAST)
+@pytest.mark.parametrize("graceful", [False, True], ids=["plain", "graceful-restart"])
+async def test_bfd_down_takes_bgp_down(graceful: bool) -> None:
+    """With graceful restart and the N-bit on both sides the Cease would keep b's routes as
+    stale (RFC 8538 §4); a BFD failure must not (RFC 5882 §4.3.1): they go at once."""
+    gr = GracefulRestartConfig(enabled=graceful)
+    config_a = SpeakerConfig(speaker=section(65001, "10.0.0.1", A), bfd=FAST, graceful_restart=gr)
+    config_b = SpeakerConfig(speaker=section(65002, "10.0.0.2", B), bfd=FAST, graceful_restart=gr)
     async with Speaker(config_a) as a, Speaker(config_b) as b:
         await b.add_peer(
             PeerConfig(
@@ -69,9 +74,13 @@ async def test_bfd_down_takes_bgp_down() -> None:
             )
         )
         await a.wait_state(B, State.ESTABLISHED, 10.0)
+        b.originate("10.244.2.0/26")
+        block = prefix_from_network(ip_network("10.244.2.0/26"))
+        await eventually(lambda: bool(a.rib.best((1, 1), block)))
         await eventually(lambda: bfd_state(a, B) == "Up" and bfd_state(b, A) == "Up")
         entry = a.status()["peers"][0]
         assert entry["state"] == "Established"  # the contract's keys are still there
+        assert ("graceful-restart (peer)" in entry["capabilities"]) is graceful
         bfd = entry["bfd"]
         assert bfd["remote_discriminator"] == bfd_of(b, A)["local_discriminator"]
         assert 49152 <= bfd["source_port"] <= 65535
@@ -104,6 +113,7 @@ async def test_bfd_down_takes_bgp_down() -> None:
             assert detected < 1.5  # detection time 0.3 s, on a loaded machine
             assert a.bfd.down_because_bfd(B)
             assert a.bfd.forwarding_failure(B)  # the C bit is clear: GR keeps nothing
+            assert not a.rib.best((1, 1), block)  # flushed, not kept stale
             assert bfd_of(a, B)["down_because_bfd"] is True
             # b got the NOTIFICATION: loopback still carries TCP.
             async with asyncio.timeout(10.0):

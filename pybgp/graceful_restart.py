@@ -258,13 +258,23 @@ class PeerRestart:
         *,
         sent: Notification | None = None,
         received: Notification | None = None,
+        forwarding_failure: bool = False,
     ) -> RestartAction:
         """An Established session ended; ``families`` are the ones it carried.
 
         Returns :class:`KeepStale` (the peer is restarting: keep those families' routes, flush
         the rest) or :class:`FlushStale` (a normal end: every family goes).
+        ``forwarding_failure``: BFD took the session down and the peer's BFD shares fate with
+        its control plane: never graceful (RFC 5882 §4.3.1).
         """
-        graceful, reason = loss_is_graceful(self.local, self.peer, sent=sent, received=received)
+        if forwarding_failure:
+            graceful, reason = False, (
+                "BFD detected a forwarding failure (RFC 5882 §4.3.1: routes not kept)"
+            )
+        else:
+            graceful, reason = loss_is_graceful(
+                self.local, self.peer, sent=sent, received=received
+            )
         self.last_reason = reason
         every = frozenset(families) | self.stale
         if not graceful or self.peer is None:

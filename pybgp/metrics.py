@@ -132,6 +132,8 @@ def render_metrics(
             )
             out.append(f"{name} {total}")
 
+    _render_bfd(peers, per_peer, family, out)
+
     family("pybgp_rib_prefixes", "gauge", "Loc-RIB prefixes per address family.")
     rib = dict(status.get("rib", {}))
     for name, count in sorted(rib.items()):
@@ -155,6 +157,45 @@ def render_metrics(
     family("pybgp_event_loop_lag_seconds", "gauge", "Most recent asyncio event-loop lag.")
     out.append(f"pybgp_event_loop_lag_seconds {float(status.get('event_loop_lag', 0.0)):.6f}")
     return "\n".join(out) + "\n"
+
+
+BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+"""RFC 5880 §4.1 state values, in order (AdminDown=0 .. Up=3)."""
+
+
+def _render_bfd(
+    peers: list[Any],
+    per_peer: bool,
+    family: Callable[[str, str, str], None],
+    out: list[str],
+) -> None:
+    """BFD series, from the ``"bfd"`` object of the peers that run BFD."""
+    sessions = [(p, p["bfd"]) for p in peers if isinstance(p.get("bfd"), Mapping)]
+    if not sessions:
+        return
+    family("pybgp_bfd_sessions", "gauge", "BFD sessions by RFC 5880 state.")
+    by_state = Counter(str(bfd.get("state", "Down")) for _, bfd in sessions)
+    for state in BFD_STATES:
+        out.append(f'pybgp_bfd_sessions{{state="{state}"}} {by_state.get(state, 0)}')
+    if not per_peer:
+        return
+    family(
+        "pybgp_bfd_state", "gauge", "BFD session state (RFC 5880: AdminDown=0 Down=1 Init=2 Up=3)."
+    )
+    for peer, bfd in sessions:
+        label = _escape(str(peer.get("address", "")))
+        state = str(bfd.get("state", "Down"))
+        value = BFD_STATES.index(state) if state in BFD_STATES else 1
+        out.append(f'pybgp_bfd_state{{peer="{label}"}} {value}')
+    family(
+        "pybgp_bfd_detection_time_seconds",
+        "gauge",
+        "How long without a BFD packet before the peer is declared down.",
+    )
+    for peer, bfd in sessions:
+        label = _escape(str(peer.get("address", "")))
+        seconds = float(bfd.get("detection_time_ms", 0) or 0) / 1000
+        out.append(f'pybgp_bfd_detection_time_seconds{{peer="{label}"}} {seconds:.3f}')
 
 
 class MetricsServer:

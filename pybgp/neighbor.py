@@ -261,6 +261,10 @@ class Neighbor:
     when :meth:`_session_lost` decides."""
     restart: PeerRestart = attrs.field(init=False)
     """The peer's graceful restart state (RFC 4724 §4.2, receiving speaker)."""
+    down_because_bfd: bool = attrs.field(init=False, default=False)
+    """BFD took the sessions down (:meth:`bfd_down`); cleared when Established again."""
+    bfd_control_plane_independent: bool = attrs.field(init=False, default=False)
+    """The peer's BFD C bit when BFD took the sessions down (RFC 5880 §4.1)."""
     _over_limit: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
@@ -289,6 +293,13 @@ class Neighbor:
         """Both OPENs of the main session carried the graceful restart capability."""
         local, peer = _capabilities(self.main.negotiated)
         return local is not None and peer is not None
+
+    @property
+    def forwarding_failure(self) -> bool:
+        """The sessions went down because BFD detected a forwarding failure and the peer's BFD
+        shares fate with its control plane (C bit clear): graceful restart must not keep the
+        peer's routes (RFC 5882 §4.3.1). True from before the loss is decided."""
+        return self.down_because_bfd and not self.bfd_control_plane_independent
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timers` must next be called (None: nothing to wait for)."""
@@ -324,6 +335,23 @@ class Neighbor:
             steps += self._output(session, session.stop(now, message, subcode), now)
             steps.append((session, DiscardSession()))
         self.candidate = None
+        return steps
+
+    def bfd_down(
+        self, now: float, reason: str, *, control_plane_independent: bool = False
+    ) -> list[Step]:
+        """BFD declared the peer down (RFC 5882 §3.2): every running session stops with
+        Cease/BFD Down (RFC 9384) and restarts as after any error. ``control_plane_independent``
+        is the peer's C bit (see :attr:`forwarding_failure`)."""
+        running = [s for s in self.sessions if s.state is not State.IDLE]
+        if self.removed or not running:
+            return []
+        self.down_because_bfd = True
+        self.bfd_control_plane_independent = control_plane_independent
+        cease = Notification(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN)
+        steps: list[Step] = []
+        for session in running:
+            steps += self._output(session, session.automatic_stop(now, cease, reason), now)
         return steps
 
     def shutdown(self, now: float, message: str = "", *, restart: bool = False) -> list[Step]:
@@ -555,6 +583,7 @@ class Neighbor:
         self.end_of_rib_pending = negotiated.families
         self.last_negotiated = negotiated
         self._over_limit = False
+        self.down_because_bfd = False
         local, peer = _capabilities(negotiated)
         flush = self.restart.session_up(now, local, peer, negotiated.families)
         return [*((session, a) for a in flush), (session, SessionUp(negotiated))]
@@ -572,6 +601,7 @@ class Neighbor:
             self.settings.session.families,
             sent=down.notification_sent,
             received=down.notification_received,
+            forwarding_failure=self.forwarding_failure,
         )
         if isinstance(verdict, KeepStale) and verdict.families:
             return [verdict]

@@ -2,9 +2,10 @@
 declarative filters (:mod:`.filters`), TOML parsing with errors that name the key
 (:mod:`.parse`) and the difference between two configs for hitless reloads (:mod:`.diff`).
 
-Imports run one way only: filters <- values <- diff, parse.
+Imports run one way only: filters, bfd <- values <- diff, parse.
 """
 
+from pybgp.config.bfd import BfdConfig
 from pybgp.config.diff import ConfigDiff, config_diff
 from pybgp.config.filters import (
     ACCEPT_UNMATCHED,
@@ -48,6 +49,7 @@ __all__ = [
     "FAMILY_NAMES",
     "PEER_TYPES",
     "ROLE_NAMES",
+    "BfdConfig",
     "ConfigDiff",
     "ConfigError",
     "DatastoreConfig",

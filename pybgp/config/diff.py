@@ -52,6 +52,9 @@ class ConfigDiff:
     metrics_changed: bool = False
     """``[metrics]`` differs."""
 
+    bfd_changed: bool = False
+    """``[bfd]`` timers differ (applied live by a Poll Sequence, RFC 5880 §6.8.3)."""
+
     @property
     def empty(self) -> bool:
         """True when nothing changed."""
@@ -67,6 +70,7 @@ class ConfigDiff:
             or self.filters_changed
             or self.logging_changed
             or self.metrics_changed
+            or self.bfd_changed
         )
 
     @property
@@ -120,4 +124,5 @@ def config_diff(old: SpeakerConfig, new: SpeakerConfig) -> ConfigDiff:
         filters_changed=filters_changed,
         logging_changed=old.logging != new.logging,
         metrics_changed=old.metrics != new.metrics,
+        bfd_changed=old.bfd != new.bfd,
     )

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from pybgp.config.bfd import BfdConfig, parse_bfd
 from pybgp.config.datastore import parse_datastore
 from pybgp.config.filters import (
     FilterAction,
@@ -530,6 +531,7 @@ def _parse_peer(path: str, value: object, speaker: SpeakerSection,
         local_address6=local6,
         type=peer_type,
         enabled=table.boolean("enabled", True),
+        bfd=table.boolean("bfd", False),
         **session,
     )
 
@@ -765,6 +767,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     logging_ = top.raw("logging")
     metrics = top.raw("metrics")
     mrt = top.raw("mrt")
+    bfd = top.table("bfd", BfdConfig)
     return SpeakerConfig(
         speaker=speaker,
         peers=tuple(peers),
@@ -778,6 +781,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
         mrt=MrtConfig() if mrt is _MISSING else parse_mrt(mrt),
+        bfd=BfdConfig() if bfd is None else parse_bfd(bfd),
         datastore=datastore,
     )
 

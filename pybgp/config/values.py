@@ -19,6 +19,7 @@ from typing import Literal
 
 import attrs
 
+from pybgp.config.bfd import BfdConfig
 from pybgp.config.filters import (
     ACCEPT_UNMATCHED,
     Filter,
@@ -42,6 +43,7 @@ __all__ = [
     "FAMILY_NAMES",
     "PEER_TYPES",
     "ROLE_NAMES",
+    "BfdConfig",
     "ConfigError",
     "DatastoreConfig",
     "DynamicPeerConfig",
@@ -288,6 +290,10 @@ class PeerConfig(SessionOptions):
 
     enabled: bool = True
     """False = keep the peer configured but without a session (connections refused)."""
+
+    bfd: bool = False
+    """Run single-hop BFD (RFC 5880/5881) to this peer, timers from ``[bfd]``: when BFD says
+    the peer is down, the BGP session goes down (Cease/BFD Down, RFC 9384)."""
 
     from_range: IPNetwork | None = None
     """Not a TOML key: the ``dynamic_peers`` range this config was built from by
@@ -543,6 +549,8 @@ class SpeakerConfig:
 
     mrt: MrtConfig = MrtConfig()
     """``[mrt]``."""
+    bfd: BfdConfig = attrs.field(factory=BfdConfig)
+    """``[bfd]``: timers of the peers with ``bfd = true``."""
 
     datastore: DatastoreConfig | None = None
     """``[datastore]``: cluster state from etcd (None = none; the file is the whole config)."""

@@ -102,6 +102,8 @@ class PeerStatus:
     description: str = ""
     disabled_families: frozenset[Family] = frozenset()
     """Families RFC 7606 AFI/SAFI-disable turned off on this session (not in use)."""
+    bfd: dict[str, Any] | None = None
+    """The BFD session (``pybgp status --json`` ``"bfd"``), None for a peer without BFD."""
 
 
 @attrs.frozen
@@ -285,6 +287,7 @@ def peer_document(status: PeerStatus) -> dict[str, Any]:
         "accepted": status.accepted,
         "advertised": status.advertised,
         **_session_details(status),
+        **({} if status.bfd is None else {"bfd": status.bfd}),
     }
 
 

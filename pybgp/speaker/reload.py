@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-from pybgp.config import PeerConfig, SpeakerConfig, config_diff
+from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig, config_diff
 from pybgp.wire.constants import CeaseSubcode
 
 __all__ = ["Reloadable", "apply_config"]
@@ -41,6 +41,8 @@ class Reloadable(Protocol):
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None: ...
 
     def _set_range_password(self, network: IPv4Network | IPv6Network, password: str) -> None: ...
+
+    def set_bfd_timers(self, config: BfdConfig) -> None: ...
 
 
 async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
@@ -99,6 +101,9 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         done.append("dynamic peer ranges updated (new connections)")
     if diff.speaker_changed:
         done.append(f"[speaker] {', '.join(diff.speaker_changed)}: for new sessions")
+    if diff.bfd_changed:
+        speaker.set_bfd_timers(new.bfd)
+        done.append("[bfd] timers applied to the running BFD sessions (Poll Sequence)")
     if diff.kernel_changed:
         done.append("[kernel] changed: takes effect at the next restart")
     if diff.graceful_restart_changed:

@@ -51,7 +51,7 @@ from typing import Any, Final
 
 import attrs
 
-from pybgp.config import PeerConfig, SpeakerConfig
+from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig
 from pybgp.errors import NotRunningError, UnknownPeerError
 from pybgp.explain import describe_update
 from pybgp.fsm import (
@@ -84,6 +84,7 @@ from pybgp.neighbor import (
 from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RibOptions, RibOutput
 from pybgp.session import Session
 from pybgp.speaker import tcp
+from pybgp.speaker.bfd_feed import BfdFeed
 from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker.events import (
     BestPathChanged,
@@ -190,6 +191,8 @@ class Speaker(ConnectionHandling):
         self._addresses = InterfaceAddresses()
         """This host's interface addresses, followed from the loop (IPv6 next hops)."""
         self._pending_policies: dict[str, tuple[object, object]] = {}  # set before start()
+        self.bfd = BfdFeed(self)
+        """BFD sessions of the peers with ``bfd = true`` (see :mod:`pybgp.speaker.bfd_feed`)."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -229,10 +232,12 @@ class Speaker(ConnectionHandling):
                 lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
             await self._addresses.open()
+            self.bfd.open()
             await self._start_kernel()
         except BaseException:
             self._running = False
             self._addresses.close()
+            self.bfd.close()
             await self._listener.close()
             raise
         for dynamic in self.config.dynamic_peers:
@@ -269,6 +274,9 @@ class Speaker(ConnectionHandling):
         for peer in list(self._peers.values()):
             self._run(peer, peer.neighbor.shutdown(now, message, restart=restart))
             peer.cancel()
+        # AdminDown to every BFD peer, a planned restart too: RFC 5882 §3.2, the peer does not
+        # take it for a path failure (and so keeps our routes when graceful restart allows).
+        self.bfd.close()
         await self._wait_connections()
         await self._stop_kernel()
         self._addresses.close()
@@ -357,6 +365,10 @@ class Speaker(ConnectionHandling):
         if info_changes:
             peer.info = attrs.evolve(peer.info, **info_changes)
             self._rib_output(self.rib.set_policies(peer.peer_id, **rib_changes))
+
+    def set_bfd_timers(self, config: BfdConfig) -> None:
+        """New ``[bfd]`` timers for the running BFD sessions (a Poll Sequence when Up)."""
+        self.bfd.set_timers(config)
 
     def update_policies(self, config: PeerConfig) -> None:
         """Apply the filters of ``config`` to its running peer, keeping the session up.
@@ -517,8 +529,11 @@ class Speaker(ConnectionHandling):
             stream._put(event)
 
     def _status(self, peer: Peer) -> PeerStatus:
-        return peer_status(
-            peer.config, peer.neighbor.main, peer.since, self.rib, self.config.speaker.asn
+        return attrs.evolve(
+            peer_status(
+                peer.config, peer.neighbor.main, peer.since, self.rib, self.config.speaker.asn
+            ),
+            bfd=self.bfd.status(peer.peer_id),
         )
 
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
@@ -549,6 +564,8 @@ class Speaker(ConnectionHandling):
             self._listener.set_md5(config.address, config.password, None)
         self._rib_output(self.rib.add_peer(info))
         self._run(peer, peer.neighbor.start(self._loop.time()))
+        if config.enabled and not dynamic:
+            self.bfd.peer_added(peer)
         peer.log.info(
             "peer configured: AS %d%s%s",
             config.asn,
@@ -565,6 +582,7 @@ class Speaker(ConnectionHandling):
         peer.cancel()
         self.graceful.remove_peer(peer)
         if self._peers.get(peer.peer_id) is peer:
+            self.bfd.peer_removed(peer)
             del self._peers[peer.peer_id]
             if peer.config.password and not peer.dynamic:
                 self._listener.set_md5(peer.config.address, "", None)

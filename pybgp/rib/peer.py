@@ -61,6 +61,11 @@ class PeerState:
     interned: dict[PathAttributes, PathAttributes] = attrs.field(factory=dict)
     export_cache: dict[Path, PathAttributes | None] = attrs.field(factory=dict)
     target: ExportTarget | None = None
+    add_path_send: frozenset[Family] = frozenset()
+    """Families sent with ADD-PATH (RFC 7911, set at session up): their ``adj_out`` keys are
+    path keys and ``pybgp.rib.addpath`` computes them; the others get the best path only."""
+    out_ids: dict[Family, dict[bytes, tuple[int, ...]]] = attrs.field(factory=dict)
+    """ADD-PATH families: prefix key -> the path ids sent for it."""
 
     def receive_families(self) -> frozenset[Family]:
         """Families accepted from the peer (negotiated, configured, not disabled)."""
@@ -86,6 +91,8 @@ class PeerState:
         self.interned.clear()
         self.export_cache.clear()
         self.target = None
+        self.add_path_send = frozenset()
+        self.out_ids.clear()
 
     def export_target(self) -> ExportTarget:
         """The receiving side as the export rules see it (cached)."""
@@ -136,6 +143,8 @@ class PeerState:
     def export_changes(self, groups: Sequence[ChangeGroup], is_client: IsClient) -> list[bytes]:
         """Apply best-path changes to the Adj-RIB-Out; the UPDATEs carrying the difference."""
         families = self.send_families()
+        if self.add_path_send:
+            families -= self.add_path_send  # pybgp.rib.addpath sends those
         announce: dict[Family, dict[PathAttributes, list[bytes]]] = {}
         withdraw: dict[Family, list[bytes]] = {}
         for family, keys, best in _final_states(groups, families):

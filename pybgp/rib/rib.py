@@ -16,6 +16,11 @@ Import: the attribute set is normalised once per UPDATE (MP_REACH/MP_UNREACH rem
 of eBGP paths removed (RFC 4271 §5.1.5), AS4_PATH merged for 2-octet peers (RFC 6793 §4.2.3)),
 checked for loops (AS_PATH, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST) and interned into a
 per-peer Path. Import policies run per prefix, only when set.
+
+ADD-PATH (RFC 7911) lives in ``addpath``: a family received with it keys its Adj-RIB-In by
+(path id, prefix) and a family sent with it gets every path (or N) per prefix. The engine
+converts keys once per UPDATE and branches once per call; other peers take the same code as
+before.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from typing import cast
 
 import attrs
 
+from pybgp.rib import addpath
 from pybgp.rib.decision import BestPathReason
-from pybgp.rib.export import end_of_rib
+from pybgp.rib.export import end_of_rib, pack
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.policy import apply_route, make_route
@@ -86,6 +92,10 @@ class Rib:
     _origin_paths: dict[tuple[object, ...], Path] = attrs.field(init=False, factory=dict)
     _pending: list[ChangeGroup] = attrs.field(init=False, factory=list)
     _notes: list[str] = attrs.field(init=False, factory=list)
+    _path_ids: addpath.PathIds = attrs.field(init=False, factory=addpath.PathIds)
+    _touched: list[tuple[Family, Sequence[bytes]]] | None = attrs.field(init=False, default=None)
+    """Prefixes whose candidates changed, kept only while a peer gets ADD-PATH (RFC 7911):
+    its paths follow every candidate, not only the selected ones. None = nobody does."""
 
     def __attrs_post_init__(self) -> None:
         self._loc = LocRib(self.options.always_compare_med, self.options.multipath)
@@ -145,6 +155,8 @@ class Rib:
         peer.router_id = router_id
         peer.route_refresh = route_refresh or enhanced_route_refresh
         peer.enhanced_route_refresh = enhanced_route_refresh
+        peer.add_path_send = negotiated.add_path_send & peer.send_families()
+        self._watch_candidates()
         messages: list[bytes] = []
         for family in sorted(peer.send_families()):
             messages += self._resend(peer, family, diff=False)
@@ -288,38 +300,42 @@ class Rib:
         mp_reach = attributes.mp_reach
         mp_unreach = attributes.mp_unreach
         accept = peer.receive_families()
+        # RFC 7911 §3: with ADD-PATH received, (prefix, path id) names a path: path keys.
+        withdrawn, nlri, unreach_keys, reach_keys = addpath.update_keys(
+            update, peer.negotiated.add_path_receive
+        )
         if action >= ErrorAction.TREAT_AS_WITHDRAW:
             # RFC 7606 §2: treat-as-withdraw: every NLRI of the UPDATE is withdrawn.
             if result.issues:
                 self._notes.append(f"peer {peer_id}: " + "; ".join(result.issues))
             if IPV4_UNICAST in accept:
-                self._withdraw_keys(peer, IPV4_UNICAST, update.withdrawn)
-                self._withdraw_keys(peer, IPV4_UNICAST, update.nlri)
-            for mp in (mp_unreach, mp_reach):
-                if mp is not None and (mp.afi, mp.safi) in accept:
-                    keys = mp.withdrawn if mp is mp_unreach else mp.nlri  # type: ignore[union-attr]
-                    self._withdraw_keys(peer, (mp.afi, mp.safi), keys)
+                self._withdraw_keys(peer, IPV4_UNICAST, withdrawn)
+                self._withdraw_keys(peer, IPV4_UNICAST, nlri)
+            if mp_unreach is not None and (mp_unreach.afi, mp_unreach.safi) in accept:
+                self._withdraw_keys(peer, (mp_unreach.afi, mp_unreach.safi), unreach_keys)
+            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept:
+                self._withdraw_keys(peer, (mp_reach.afi, mp_reach.safi), reach_keys)
         else:
             if IPV4_UNICAST in accept:
-                if update.withdrawn:
-                    self._withdraw_keys(peer, IPV4_UNICAST, update.withdrawn)
-                if update.nlri and attributes.next_hop is not None:
+                if withdrawn:
+                    self._withdraw_keys(peer, IPV4_UNICAST, withdrawn)
+                if nlri and attributes.next_hop is not None:
                     self._announce(
                         peer,
                         IPV4_UNICAST,
-                        update.nlri,
+                        nlri,
                         attributes,
                         attributes.next_hop.address,
                         None,
                     )
             if mp_unreach is not None and (mp_unreach.afi, mp_unreach.safi) in accept:
                 family = (mp_unreach.afi, mp_unreach.safi)
-                self._withdraw_keys(peer, family, mp_unreach.withdrawn)
-            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept and mp_reach.nlri:
+                self._withdraw_keys(peer, family, unreach_keys)
+            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept and reach_keys:
                 family = (mp_reach.afi, mp_reach.safi)
                 hops = mp_reach.next_hops
                 link_local = hops[1] if len(hops) > 1 and isinstance(hops[1], IPv6Address) else None
-                self._announce(peer, family, mp_reach.nlri, attributes, hops[0], link_local)
+                self._announce(peer, family, reach_keys, attributes, hops[0], link_local)
         exceeded: tuple[str, ...] = ()
         limit = peer.info.max_prefixes
         if limit and sum(t.received_count for t in peer.adj_in.values()) > limit:
@@ -366,11 +382,12 @@ class Rib:
                 yield _route_entry(fam, prefix, entry)
 
     def adj_rib_out(self, peer_id: str, family: Family) -> dict[bytes, PathAttributes]:
-        """What was sent to a peer (a copy)."""
+        """What was sent to a peer (a copy); path keys in a family sent with ADD-PATH."""
         return dict(self._peers[peer_id].adj_out.get(family, {}))
 
     def adj_rib_in(self, peer_id: str, family: Family) -> dict[bytes, Path]:
-        """A peer's accepted (post-policy) routes (a copy)."""
+        """A peer's accepted (post-policy) routes (a copy). In a family received with ADD-PATH
+        the keys are path keys (4-octet path id + prefix key, ``pybgp.rib.addpath``)."""
         table = self._peers[peer_id].adj_in.get(family)
         return dict(table.routes) if table is not None else {}
 
@@ -383,7 +400,10 @@ class Rib:
     def _adj_in(self, peer: PeerState, family: Family) -> AdjRibIn:
         table = peer.adj_in.get(family)
         if table is None:
-            table = AdjRibIn(received={} if peer.keeps_received(self.options) else None)
+            table = AdjRibIn(
+                received={} if peer.keeps_received(self.options) else None,
+                add_path=family in peer.negotiated.add_path_receive,
+            )
             peer.adj_in[family] = table
         return table
 
@@ -426,15 +446,16 @@ class Rib:
         attributes: PathAttributes,
         next_hop: IPv4Address | IPv6Address,
         link_local: IPv6Address | None,
+        path_id: int = 0,
     ) -> Path:
-        key = (attributes, next_hop, link_local)
+        key = (attributes, next_hop, link_local, path_id)
         path = peer.paths.get(key)
         if path is None:
             path = Path(
                 peer.info.peer_id,
                 attributes,
                 next_hop,
-                0,
+                path_id,
                 peer.info.ibgp,
                 peer.router_id,
                 peer.info.address,
@@ -458,7 +479,23 @@ class Rib:
             stale.difference_update(keys)  # re-announced: fresh again
         base, loop = self._normalise(peer, raw)
         table = self._adj_in(peer, family)
-        path = self._path(peer, base, next_hop, link_local)
+        if table.add_path:
+            # One Path per path id (RFC 7911).
+            for path_id, same in addpath.by_path_id(keys).items():
+                path = self._path(peer, base, next_hop, link_local, path_id)
+                self._accept(peer, family, table, same, path, loop)
+            return
+        self._accept(peer, family, table, keys, self._path(peer, base, next_hop, link_local), loop)
+
+    def _accept(
+        self,
+        peer: PeerState,
+        family: Family,
+        table: AdjRibIn,
+        keys: Sequence[bytes],
+        path: Path,
+        loop: str | None,
+    ) -> None:
         if table.received is not None:
             received = table.received
             for key in keys:
@@ -485,8 +522,9 @@ class Rib:
         by_path: dict[Path, list[bytes]] = {}
         rejected: list[bytes] = []
         peer_id = peer.info.peer_id
+        skip = 4 if table.add_path else 0  # path keys: the prefix follows the path id
         for key in keys:
-            route = make_route(family, key, path.attributes, path.next_hop, peer_id)
+            route = make_route(family, key[skip:], path.attributes, path.next_hop, peer_id)
             after = policy(route)
             if after is None:
                 rejected.append(key)
@@ -496,7 +534,9 @@ class Rib:
                 chosen = path
             else:
                 attributes = peer.interned.setdefault(attributes, attributes)
-                chosen = self._path(peer, attributes, next_hop, path.link_local_next_hop)
+                chosen = self._path(
+                    peer, attributes, next_hop, path.link_local_next_hop, path.path_id
+                )
             by_path.setdefault(chosen, []).append(key)
         for chosen, chosen_keys in by_path.items():
             self._install(family, table, chosen_keys, chosen)
@@ -521,6 +561,11 @@ class Rib:
         batch = dict.fromkeys(keys, p)
         if len(batch) != len(keys):
             keys = list(batch)  # the same prefix twice in one UPDATE
+        if self._touched is not None:
+            self._touch(family, table, keys)
+        if table.add_path:
+            addpath.install(family, routes, loc, self._loc.transition, keys, p, self._pending)
+            return
         if routes.keys().isdisjoint(batch):
             # Nothing of this batch known from this peer: the whole batch in C-level calls.
             routes.update(batch)
@@ -627,6 +672,12 @@ class Rib:
         loc = self._loc.table(family)
         pending = self._pending
         transition = self._loc.transition
+        if self._touched is not None:
+            keys = list(keys)
+            self._touch(family, table, keys)
+        if table.add_path:
+            addpath.withdraw(family, routes, loc, transition, keys, pending)
+            return
         gone: dict[Path, list[bytes]] = {}
         other: dict[int, list[bytes]] = {}
         seen: dict[int, Change] = {}
@@ -661,6 +712,8 @@ class Rib:
             pending.append((family, same, *seen[ident]))
 
     def _change(self, family: Family, key: bytes, old: Path | None, new: Path | None) -> None:
+        if self._touched is not None:
+            self._touched.append((family, (key,)))
         result = self._loc.change(self._loc.table(family), key, old, new)
         if result is not None:
             self._pending.append((family, (key,), *result))
@@ -670,6 +723,19 @@ class Rib:
             self._withdraw_accepted(family, table, list(table.routes))
         peer.reset()
         self._loc.forget()
+        self._watch_candidates()
+
+    def _watch_candidates(self) -> None:
+        """Record touched prefixes (``_touched``) only while some peer gets ADD-PATH."""
+        if any(peer.up and peer.add_path_send for peer in self._peers.values()):
+            if self._touched is None:
+                self._touched = []
+        else:
+            self._touched = None
+
+    def _touch(self, family: Family, table: AdjRibIn, keys: Sequence[bytes]) -> None:
+        assert self._touched is not None
+        self._touched.append((family, [key[4:] for key in keys] if table.add_path else keys))
 
     def _disable_family(self, peer: PeerState, family: Family, issues: Sequence[str]) -> None:
         """RFC 7606 §2 AFI/SAFI disable: drop the family's routes and ignore it from now on."""
@@ -704,7 +770,23 @@ class Rib:
 
     def _resend(self, peer: PeerState, family: Family, *, diff: bool) -> list[bytes]:
         loc = self._loc.tables.get(family, {})
+        if family in peer.add_path_send:
+            keys = addpath.resend_keys(peer, family, loc, diff=diff)
+            return self._export_paths(peer, family, keys)
         return peer.resend_table(family, loc, self._is_client, diff=diff)
+
+    def _export_paths(self, peer: PeerState, family: Family, keys: Iterable[bytes]) -> list[bytes]:
+        """The UPDATEs that bring ``peer``'s ADD-PATH Adj-RIB-Out of ``keys`` up to date."""
+        announce, withdraw = addpath.export_paths(
+            peer,
+            family,
+            keys,
+            self._loc.tables.get(family, {}),
+            self._path_ids,
+            self._is_client,
+            self.options.always_compare_med,
+        )
+        return pack(family, announce, withdraw, peer.negotiated)
 
     def _is_client(self, peer_id: str) -> bool:
         peer = self._peers.get(peer_id)
@@ -716,10 +798,17 @@ class Rib:
         notes = tuple(self._notes)
         self._notes.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
-        if groups:
+        touched: dict[Family, dict[bytes, None]] = {}
+        if self._touched:
+            for family, keys in self._touched:
+                touched.setdefault(family, {}).update(dict.fromkeys(keys))
+            self._touched = []
+        if groups or touched:
             for peer_id, peer in self._peers.items():
                 if peer.up:
-                    sent = peer.export_changes(groups, self._is_client)
+                    sent = peer.export_changes(groups, self._is_client) if groups else []
+                    for family in sorted(peer.add_path_send.intersection(touched)):
+                        sent += self._export_paths(peer, family, touched[family])
                     if sent:
                         messages[peer_id] = tuple(sent)
         return RibOutput(ChangeList(groups), messages, notes)

@@ -319,12 +319,12 @@ def resend_keys(
 __all__ = [
     "PathIds",
     "by_path_id",
-    "update_keys",
     "export_paths",
     "install",
     "ordered_candidates",
     "path_id_of",
     "path_keys",
     "resend_keys",
+    "update_keys",
     "withdraw",
 ]

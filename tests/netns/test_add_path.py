@@ -44,9 +44,7 @@ def _bird_paths(bird: BirdDaemon, protocol: str) -> list[dict[str, Any]]:
     return [r for r in bird.routes() if r["prefix"] == BLOCK and r["protocol"] == protocol]
 
 
-def test_bird_client_gets_every_path_from_a_pybgp_reflector(
-    bird: None, topology: Topology
-) -> None:
+def test_bird_client_gets_every_path_from_a_pybgp_reflector(bird: None, topology: Topology) -> None:
     n1, n2, n3, n4 = lan(topology, 4)
     reflector = Speaker(
         n1,

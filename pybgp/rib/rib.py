@@ -149,6 +149,13 @@ class Rib:
         peer = self._peers[peer_id]
         if peer.up:
             self._drop_peer_routes(peer)  # a new session replaces the old one
+        for family, table in list(peer.adj_in.items()):
+            if table.add_path != (family in negotiated.add_path_receive):
+                # Routes kept over a restart (graceful restart) under the other ADD-PATH mode
+                # have keys of the other form: they go, the new session re-sends them.
+                self._withdraw_accepted(family, table, list(table.routes))
+                del peer.adj_in[family]
+                peer.stale.pop(family, None)
         output = self._flush()  # before this peer counts as up: its table follows in full
         peer.up = True
         peer.negotiated = negotiated

@@ -474,3 +474,16 @@ async def test_kernel_gets_one_ecmp_route_from_the_paths_of_one_peer() -> None:
     (route,) = installer.routes.values()
     assert route.next_hops == (IPv4Address("10.0.0.3"),)
     await sync.stop()
+
+
+def test_routes_kept_over_a_restart_under_another_add_path_mode_are_dropped() -> None:
+    # Graceful restart keeps a peer's Adj-RIB-In over a session loss; if the new session
+    # negotiates ADD-PATH receive differently, the kept keys are of the other form.
+    rib = make_rib()
+    ap_peer(rib, "10.0.0.9", receive=[IPV4_UNICAST])
+    rib.apply_update("10.0.0.9", announce_ids(attributes(), 1, P))
+    rib._peers["10.0.0.9"].up = False  # as a restarting peer's routes are kept
+    out = rib.peer_up("10.0.0.9", Negotiated(local_as=LOCAL_AS, peer_as=LOCAL_AS), IPv4Address(1))
+    assert [c.reason for c in out.changes] == [BestPathReason.WITHDRAWN]
+    rib.apply_update("10.0.0.9", announce(attributes(), P))
+    assert list(rib.adj_rib_in("10.0.0.9", IPV4_UNICAST)) == [pfx(P)]

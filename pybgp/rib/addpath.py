@@ -131,6 +131,14 @@ def install(
 ) -> None:
     """Accept ``p`` (one path id) for path ``keys``: the Adj-RIB-In gets (prefix, id) -> p and
     the prefix's Loc-RIB entry gets ``p`` in place of that id's previous path, if any."""
+    if routes.keys().isdisjoint(keys):
+        prefixes = [key[4:] for key in keys]
+        if loc.keys().isdisjoint(prefixes):
+            # A table load: new (prefix, id) pairs of new prefixes, in C-level calls.
+            routes.update(dict.fromkeys(keys, p))
+            loc.update(dict.fromkeys(prefixes, p))
+            pending.append((family, prefixes, (), (p,), _ONLY))
+            return
     fresh: list[bytes] = []
     replaced: dict[Path, list[bytes]] = {}
     other: dict[int, list[bytes]] = {}
@@ -288,6 +296,15 @@ def export_paths(
                     wanted.append((ids.of(path), attributes))
                     if len(wanted) == limit:
                         break
+            if not index or index.keys().isdisjoint(keys):
+                # Nothing sent for these prefixes yet: all new, in C-level calls.
+                if wanted:
+                    for lid, attributes in wanted:
+                        path_keys_ = [pack(lid) + key for key in keys]
+                        out.update(dict.fromkeys(path_keys_, attributes))
+                        announce.setdefault(attributes, []).extend(path_keys_)
+                    index.update(dict.fromkeys(keys, tuple(lid for lid, _ in wanted)))
+                continue
             for key in keys:
                 update(key, wanted)
             continue

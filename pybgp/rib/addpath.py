@@ -95,11 +95,6 @@ def by_path_id(keys: Iterable[bytes]) -> dict[int, list[bytes]]:
     return {int.from_bytes(raw): same for raw, same in groups.items()}
 
 
-def path_id_of(key: bytes) -> int:
-    """The path id of a path key."""
-    return int(_ID.unpack_from(key)[0])
-
-
 @attrs.define
 class PathIds:
     """The path ids we send (RFC 7911 §3), one per source: (peer id, received path id), or
@@ -339,7 +334,6 @@ __all__ = [
     "export_paths",
     "install",
     "ordered_candidates",
-    "path_id_of",
     "path_keys",
     "resend_keys",
     "update_keys",

@@ -487,3 +487,33 @@ def test_routes_kept_over_a_restart_under_another_add_path_mode_are_dropped() ->
     assert [c.reason for c in out.changes] == [BestPathReason.WITHDRAWN]
     rib.apply_update("10.0.0.9", announce(attributes(), P))
     assert list(rib.adj_rib_in("10.0.0.9", IPV4_UNICAST)) == [pfx(P)]
+
+
+def test_ipv6_paths_sent_with_ids_in_mp_reach_and_withdrawn_in_mp_unreach() -> None:
+    rib = make_rib(cluster_id="10.0.0.1")
+    add_peer(rib, "10.0.0.2", route_reflector_client=True, families=BOTH)
+    add_peer(rib, "10.0.0.3", route_reflector_client=True, families=BOTH)
+    ap_peer(
+        rib, "10.0.0.9", send=BOTH, families=BOTH, route_reflector_client=True, add_paths_send=0
+    )
+    six = "2001:db8:1::/48"
+    outs = []
+    for address, hop in (("10.0.0.2", "2001:db8::2"), ("10.0.0.3", "2001:db8::3")):
+        mp = MpReachNlri(2, 1, (IPv6Address(hop),), (pfx(six),), None)
+        update = Update((), attributes(next_hop=None).replace(mp), ())
+        outs.append(
+            rib.apply_update(address, UpdateResult(update, ErrorAction.NONE, (), frozenset()))
+        )
+    hops = {}
+    for out in outs:
+        announced, _ = sent_paths(out, "10.0.0.9", BOTH)
+        for (prefix, path_id), a in announced.items():
+            assert prefix == six and a.mp_reach is not None
+            hops[str(a.mp_reach.next_hops[0])] = path_id
+    assert sorted(hops) == ["2001:db8::2", "2001:db8::3"] and len(set(hops.values())) == 2
+    unreach = MpUnreachNlri(2, 1, (pfx(six),), None)
+    out = rib.apply_update(
+        "10.0.0.3",
+        UpdateResult(Update((), PathAttributes((unreach,)), ()), ErrorAction.NONE, (), frozenset()),
+    )
+    assert sent_paths(out, "10.0.0.9", BOTH) == ({}, [(six, hops["2001:db8::3"])])

@@ -1,8 +1,8 @@
 """ADD-PATH (RFC 7911) between real speakers in namespaces: pybgp and BIRD 2 (`add paths`).
 
-* BIRD as a client of a pybgp reflector (``add paths rx``): BIRD gets both nodes' paths for a
+* BIRD as a client of a pybgp reflector (``add paths on``): BIRD gets both nodes' paths for a
   block two pybgp nodes announce, each with its originator; one node stops: that path alone is
-  withdrawn (by its path id).
+  withdrawn (by its path id). BIRD's own block reaches the reflector with BIRD's path id.
 * BIRD as the reflector (``add paths tx``) of pybgp nodes: the pybgp client keeps both paths
   from the one BIRD session and selects both (multipath).
 * pybgp only: two nodes announce the same block through a pybgp reflector; the pybgp client
@@ -63,9 +63,15 @@ def test_bird_client_gets_every_path_from_a_pybgp_reflector(bird: None, topology
         ],
         cluster_id=CLUSTER_ID,
     )
+    # add paths on = rx and tx: BIRD's own block comes to the reflector with a path id too.
     client = BirdDaemon(
         n2,
-        bird_config("10.99.0.2", ASN, [BirdPeer("reflector", "10.99.0.1", ASN, add_paths="rx")]),
+        bird_config(
+            "10.99.0.2",
+            ASN,
+            [BirdPeer("reflector", "10.99.0.1", ASN, add_paths="on")],
+            originate=["10.244.2.0/26"],
+        ),
     )
     _node(n3, 3, "10.99.0.1")
     node4 = _node(n4, 4, "10.99.0.1")
@@ -86,6 +92,10 @@ def test_bird_client_gets_every_path_from_a_pybgp_reflector(bird: None, topology
     assert len([r for r in client.routes() if r["prefix"] == "10.244.3.0/26"]) == 1
     # The reflector advertised two paths for BLOCK plus one for each node block.
     assert reflector.peer("10.99.0.2")["advertised"] == 4
+    # BIRD's block reached the reflector with BIRD's path id, and was reflected on.
+    from_bird = reflector.wait_route("10.244.2.0/26")
+    assert from_bird["peer"] == "10.99.0.2" and from_bird["path_id"] != 0
+    node4.wait_route("10.244.2.0/26", lambda r: r["next_hop"] == "10.99.0.2")
 
     # Node 4 leaves: its path alone is withdrawn, node 3's stays.
     node4.stop()

@@ -307,10 +307,13 @@ class Rib:
         mp_reach = attributes.mp_reach
         mp_unreach = attributes.mp_unreach
         accept = peer.receive_families()
-        # RFC 7911 §3: with ADD-PATH received, (prefix, path id) names a path: path keys.
-        withdrawn, nlri, unreach_keys, reach_keys = addpath.update_keys(
-            update, peer.negotiated.add_path_receive
-        )
+        multi = peer.negotiated.add_path_receive
+        if multi:  # RFC 7911 §3: (prefix, path id) names a path: path keys
+            withdrawn, nlri, unreach_keys, reach_keys = addpath.update_keys(update, multi)
+        else:
+            withdrawn, nlri = update.withdrawn, update.nlri
+            unreach_keys = mp_unreach.withdrawn if mp_unreach is not None else ()
+            reach_keys = mp_reach.nlri if mp_reach is not None else ()
         if action >= ErrorAction.TREAT_AS_WITHDRAW:
             # RFC 7606 §2: treat-as-withdraw: every NLRI of the UPDATE is withdrawn.
             if result.issues:

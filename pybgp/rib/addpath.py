@@ -126,14 +126,6 @@ def install(
 ) -> None:
     """Accept ``p`` (one path id) for path ``keys``: the Adj-RIB-In gets (prefix, id) -> p and
     the prefix's Loc-RIB entry gets ``p`` in place of that id's previous path, if any."""
-    if routes.keys().isdisjoint(keys):
-        prefixes = [key[4:] for key in keys]
-        if loc.keys().isdisjoint(prefixes):
-            # A table load: new (prefix, id) pairs of new prefixes, in C-level calls.
-            routes.update(dict.fromkeys(keys, p))
-            loc.update(dict.fromkeys(prefixes, p))
-            pending.append((family, prefixes, (), (p,), _ONLY))
-            return
     fresh: list[bytes] = []
     replaced: dict[Path, list[bytes]] = {}
     other: dict[int, list[bytes]] = {}
@@ -210,6 +202,19 @@ def withdraw(
 
 
 # ---------------------------------------------------------------------------- send
+
+
+def touched_for(
+    touched: Iterable[tuple[Family, Sequence[bytes], str | None]], family: Family, peer_id: str
+) -> dict[bytes, None]:
+    """The prefixes of ``family`` to recompute for ``peer_id``: those touched by any source
+    but the peer itself (its own paths are never sent back to it, RFC 4271 §9.2, so they
+    change nothing it is sent, "all" or N)."""
+    prefixes: dict[bytes, None] = {}
+    for touched_family, keys, source in touched:
+        if touched_family == family and source != peer_id:
+            prefixes.update(dict.fromkeys(keys))
+    return prefixes
 
 
 def ordered_candidates(
@@ -336,6 +341,7 @@ __all__ = [
     "ordered_candidates",
     "path_keys",
     "resend_keys",
+    "touched_for",
     "update_keys",
     "withdraw",
 ]

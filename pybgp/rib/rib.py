@@ -93,9 +93,13 @@ class Rib:
     _pending: list[ChangeGroup] = attrs.field(init=False, factory=list)
     _notes: list[str] = attrs.field(init=False, factory=list)
     _path_ids: addpath.PathIds = attrs.field(init=False, factory=addpath.PathIds)
-    _touched: list[tuple[Family, Sequence[bytes]]] | None = attrs.field(init=False, default=None)
-    """Prefixes whose candidates changed, kept only while a peer gets ADD-PATH (RFC 7911):
-    its paths follow every candidate, not only the selected ones. None = nobody does."""
+    _touched: list[tuple[Family, Sequence[bytes], str | None]] | None = attrs.field(
+        init=False, default=None
+    )
+    """(family, prefixes, source peer or None) whose candidates changed, kept only while a
+    peer gets ADD-PATH (RFC 7911): its paths follow every candidate, not only the selected
+    ones. A path's source never gets it back, so its own announcements are skipped for it.
+    None = no peer gets ADD-PATH."""
 
     def __attrs_post_init__(self) -> None:
         self._loc = LocRib(self.options.always_compare_med, self.options.multipath)
@@ -572,8 +576,18 @@ class Rib:
         if len(batch) != len(keys):
             keys = list(batch)  # the same prefix twice in one UPDATE
         if self._touched is not None:
-            self._touch(family, table, keys)
+            self._touch(family, table, keys, p.peer_id)
         if table.add_path:
+            if routes.keys().isdisjoint(batch):
+                # New (prefix, path id) pairs: the same batched steps as below, by prefix.
+                routes.update(batch)
+                prefixes = [key[4:] for key in keys]
+                if loc.keys().isdisjoint(prefixes):
+                    loc.update(dict.fromkeys(prefixes, p))
+                    self._pending.append((family, prefixes, (), (p,), _ONLY))
+                else:
+                    self._install_candidates(family, loc, prefixes, p)
+                return
             addpath.install(family, routes, loc, self._loc.transition, keys, p, self._pending)
             return
         if routes.keys().isdisjoint(batch):
@@ -684,7 +698,7 @@ class Rib:
         transition = self._loc.transition
         if self._touched is not None:
             keys = list(keys)
-            self._touch(family, table, keys)
+            self._touch(family, table, keys, None)
         if table.add_path:
             addpath.withdraw(family, routes, loc, transition, keys, pending)
             return
@@ -723,7 +737,7 @@ class Rib:
 
     def _change(self, family: Family, key: bytes, old: Path | None, new: Path | None) -> None:
         if self._touched is not None:
-            self._touched.append((family, (key,)))
+            self._touched.append((family, (key,), None))
         result = self._loc.change(self._loc.table(family), key, old, new)
         if result is not None:
             self._pending.append((family, (key,), *result))
@@ -743,9 +757,12 @@ class Rib:
         else:
             self._touched = None
 
-    def _touch(self, family: Family, table: AdjRibIn, keys: Sequence[bytes]) -> None:
+    def _touch(
+        self, family: Family, table: AdjRibIn, keys: Sequence[bytes], source: str | None
+    ) -> None:
         assert self._touched is not None
-        self._touched.append((family, [key[4:] for key in keys] if table.add_path else keys))
+        prefixes = [key[4:] for key in keys] if table.add_path else keys
+        self._touched.append((family, prefixes, source))
 
     def _disable_family(self, peer: PeerState, family: Family, issues: Sequence[str]) -> None:
         """RFC 7606 §2 AFI/SAFI disable: drop the family's routes and ignore it from now on."""
@@ -808,17 +825,17 @@ class Rib:
         notes = tuple(self._notes)
         self._notes.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
-        touched: dict[Family, dict[bytes, None]] = {}
-        if self._touched:
-            for family, keys in self._touched:
-                touched.setdefault(family, {}).update(dict.fromkeys(keys))
+        touched = self._touched or ()
+        if touched:
             self._touched = []
         if groups or touched:
             for peer_id, peer in self._peers.items():
                 if peer.up:
                     sent = peer.export_changes(groups, self._is_client) if groups else []
-                    for family in sorted(peer.add_path_send.intersection(touched)):
-                        sent += self._export_paths(peer, family, touched[family])
+                    for family in sorted(peer.add_path_send) if touched else ():
+                        keys = addpath.touched_for(touched, family, peer_id)
+                        if keys:
+                            sent += self._export_paths(peer, family, keys)
                     if sent:
                         messages[peer_id] = tuple(sent)
         return RibOutput(ChangeList(groups), messages, notes)

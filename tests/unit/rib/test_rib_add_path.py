@@ -517,3 +517,17 @@ def test_ipv6_paths_sent_with_ids_in_mp_reach_and_withdrawn_in_mp_unreach() -> N
         UpdateResult(Update((), PathAttributes((unreach,)), ()), ErrorAction.NONE, (), frozenset()),
     )
     assert sent_paths(out, "10.0.0.9", BOTH) == ({}, [(six, hops["2001:db8::3"])])
+
+
+def test_an_add_path_peer_own_paths_never_come_back_to_it() -> None:
+    rib = _reflector(0)
+    rib.apply_update("10.0.0.2", announce(attributes(next_hop="10.0.0.2"), P))
+    before = _adj_out_ids(rib, "10.0.0.9")
+    out = rib.apply_update("10.0.0.9", announce(attributes(next_hop="10.0.0.9"), P))
+    assert "10.0.0.9" not in out.messages
+    assert [hop for _, _, hop in selected(rib)] == ["10.0.0.2"]  # lower router id
+    # The others (best-only clients) learn nothing new: .2 stays best.
+    out = rib.apply_update("10.0.0.9", announce(attributes(next_hop="10.0.0.9", med=1), P))
+    assert "10.0.0.9" not in out.messages
+    assert rib.apply_update("10.0.0.9", withdraw(P)).messages.get("10.0.0.9") is None
+    assert _adj_out_ids(rib, "10.0.0.9") == before

@@ -36,9 +36,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import attrs
 
 from pybgp.rib.decision import BestPathReason, decide
+from pybgp.rib.export import pack as pack_updates
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import IsClient, PeerState
-from pybgp.rib.table import Change, Entry, entry_candidates, entry_selected
+from pybgp.rib.table import Change, Entry, LocRib, entry_candidates, entry_selected
 from pybgp.rib.types import ChangeGroup
 from pybgp.wire.attributes import PathAttributes
 from pybgp.wire.constants import IPV4_UNICAST, Family
@@ -119,13 +120,27 @@ def install(
     family: Family,
     routes: dict[bytes, Path],
     loc: dict[bytes, Entry],
-    transition: Transition,
+    loc_rib: LocRib,
+    add_candidates: Callable[[Family, dict[bytes, Entry], Sequence[bytes], Path], None],
     keys: Sequence[bytes],
     p: Path,
     pending: list[ChangeGroup],
 ) -> None:
     """Accept ``p`` (one path id) for path ``keys``: the Adj-RIB-In gets (prefix, id) -> p and
-    the prefix's Loc-RIB entry gets ``p`` in place of that id's previous path, if any."""
+    the prefix's Loc-RIB entry gets ``p`` in place of that id's previous path, if any.
+
+    New (prefix, id) pairs take the engine's batched steps (``add_candidates``: one decision
+    per shared Loc-RIB entry), as a new peer's table does."""
+    if routes.keys().isdisjoint(keys):
+        routes.update(dict.fromkeys(keys, p))
+        prefixes = [key[4:] for key in keys]
+        if loc.keys().isdisjoint(prefixes):
+            loc.update(dict.fromkeys(prefixes, p))
+            pending.append((family, prefixes, (), (p,), _ONLY))
+        else:
+            add_candidates(family, loc, prefixes, p)
+        return
+    transition = loc_rib.transition
     fresh: list[bytes] = []
     replaced: dict[Path, list[bytes]] = {}
     other: dict[int, list[bytes]] = {}
@@ -245,10 +260,10 @@ def export_paths(
     ids: PathIds,
     is_client: IsClient,
     always_compare_med: bool,
-) -> tuple[dict[PathAttributes, list[bytes]], list[bytes]]:
+) -> list[bytes]:
     """Bring the ADD-PATH Adj-RIB-Out of ``prefixes`` in line with the Loc-RIB ``loc``.
 
-    Returns (attributes -> path keys to announce, path keys to withdraw); the peer's
+    Returns the UPDATEs that carry the difference (withdrawals by path id first); the peer's
     ``adj_out``/``out_ids`` are updated. Prefixes are grouped by their (shared) Loc-RIB entry,
     so the rules of the road run once per entry, the export policy once per prefix and path.
     """
@@ -317,7 +332,7 @@ def export_paths(
                         per_key[key].append((lid, attributes))
         for key, wanted in per_key.items():
             update(key, wanted[:limit] if limit else wanted)
-    return announce, withdrawn
+    return pack_updates(family, announce, withdrawn, peer.negotiated)
 
 
 def resend_keys(

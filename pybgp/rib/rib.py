@@ -17,10 +17,7 @@ of eBGP paths removed (RFC 4271 §5.1.5), AS4_PATH merged for 2-octet peers (RFC
 checked for loops (AS_PATH, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST) and interned into a
 per-peer Path. Import policies run per prefix, only when set.
 
-ADD-PATH (RFC 7911) lives in ``addpath``: a family received with it keys its Adj-RIB-In by
-(path id, prefix) and a family sent with it gets every path (or N) per prefix. The engine
-converts keys once per UPDATE and branches once per call; other peers take the same code as
-before.
+ADD-PATH (RFC 7911) lives in ``addpath``; without it a peer takes the same code as before.
 """
 
 from __future__ import annotations
@@ -33,10 +30,11 @@ import attrs
 
 from pybgp.rib import addpath
 from pybgp.rib.decision import BestPathReason
-from pybgp.rib.export import end_of_rib, pack
+from pybgp.rib.export import end_of_rib
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.policy import apply_route, make_route
+from pybgp.rib.receive import otc_ingress, own_next_hop
 from pybgp.rib.table import (
     AdjRibIn,
     Change,
@@ -100,6 +98,7 @@ class Rib:
     peer gets ADD-PATH (RFC 7911): its paths follow every candidate, not only the selected
     ones. A path's source never gets it back, so its own announcements are skipped for it.
     None = no peer gets ADD-PATH."""
+    _debug: list[str] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         self._loc = LocRib(self.options.always_compare_med, self.options.multipath)
@@ -128,6 +127,26 @@ class Rib:
             for family in sorted(peer.send_families()):
                 messages += self._resend(peer, family, diff=True)
         return _merge(output, info.peer_id, messages)
+
+    def set_cluster_id(self, cluster_id: IPv4Address | None) -> RibOutput:
+        """Become, or stop being, a route reflector (RFC 4456 §7) without resetting a session.
+
+        Every established peer's Adj-RIB-Out is recomputed with the new CLUSTER_ID and only
+        the difference is sent; mark the clients with :meth:`add_peer` (``info`` with
+        ``route_reflector_client``) afterwards, which again sends only the difference.
+        """
+        self.cluster_id = cluster_id
+        output = self._flush()
+        for peer in self._peers.values():
+            peer.cluster_id = cluster_id
+            peer.target = None
+            peer.export_cache.clear()
+            if peer.up:
+                messages: list[bytes] = []
+                for family in sorted(peer.send_families()):
+                    messages += self._resend(peer, family, diff=True)
+                output = _merge(output, peer.info.peer_id, messages)
+        return output
 
     def remove_peer(self, peer_id: str) -> RibOutput:
         """Forget a peer, withdrawing its routes from everyone else."""
@@ -433,8 +452,9 @@ class Rib:
             base = base.without(AttributeCode.LOCAL_PREF)  # RFC 4271 §5.1.5: ignored from eBGP
         if not peer.negotiated.four_octet_as:
             base = merge_as4_path(base)  # RFC 6793 §4.2.3
+        base, leak = otc_ingress(peer.info, base)  # RFC 9234 §5 (eBGP peers with a role)
         base = peer.interned.setdefault(base, base)
-        result = (base, self._loop(peer, base))
+        result = (base, leak or self._loop(peer, base))
         if raw.mp_reach is None and raw.mp_unreach is None:
             # Classic attribute sets repeat (the codec interns them); MP ones carry NLRI.
             peer.import_cache[raw] = result
@@ -518,6 +538,13 @@ class Rib:
             self._notes.append(f"peer {peer.info.peer_id}: {len(keys)} prefixes rejected: {loop}")
             self._reject(peer, family, table, keys)
             return
+        own = own_next_hop(peer.info, path.next_hop)
+        if own is not None:
+            # RFC 4271 §6.3: ignored, no NOTIFICATION; the UPDATE replaces any earlier route
+            # of these prefixes, so that one goes too (as BIRD does). Logged once per UPDATE.
+            self._debug.append(f"peer {peer.info.peer_id}: {len(keys)} prefixes ignored: {own}")
+            self._reject(peer, family, table, keys)
+            return
         policy = peer.info.import_policy
         if policy is None:
             self._install(family, table, keys, path)
@@ -578,17 +605,8 @@ class Rib:
         if self._touched is not None:
             self._touch(family, table, keys, p.peer_id)
         if table.add_path:
-            if routes.keys().isdisjoint(batch):
-                # New (prefix, path id) pairs: the same batched steps as below, by prefix.
-                routes.update(batch)
-                prefixes = [key[4:] for key in keys]
-                if loc.keys().isdisjoint(prefixes):
-                    loc.update(dict.fromkeys(prefixes, p))
-                    self._pending.append((family, prefixes, (), (p,), _ONLY))
-                else:
-                    self._install_candidates(family, loc, prefixes, p)
-                return
-            addpath.install(family, routes, loc, self._loc.transition, keys, p, self._pending)
+            candidates = self._install_candidates
+            addpath.install(family, routes, loc, self._loc, candidates, keys, p, self._pending)
             return
         if routes.keys().isdisjoint(batch):
             # Nothing of this batch known from this peer: the whole batch in C-level calls.
@@ -751,11 +769,8 @@ class Rib:
 
     def _watch_candidates(self) -> None:
         """Record touched prefixes (``_touched``) only while some peer gets ADD-PATH."""
-        if any(peer.up and peer.add_path_send for peer in self._peers.values()):
-            if self._touched is None:
-                self._touched = []
-        else:
-            self._touched = None
+        watch = any(peer.up and peer.add_path_send for peer in self._peers.values())
+        self._touched = (self._touched or []) if watch else None
 
     def _touch(
         self, family: Family, table: AdjRibIn, keys: Sequence[bytes], source: str | None
@@ -787,7 +802,7 @@ class Rib:
                 by_path.setdefault(path, []).append(key)
             for path, keys in by_path.items():
                 loop = self._loop(peer, path.attributes)
-                if loop is not None:
+                if loop is not None or own_next_hop(peer.info, path.next_hop) is not None:
                     continue
                 policy = peer.info.import_policy
                 if policy is None:
@@ -803,17 +818,8 @@ class Rib:
         return peer.resend_table(family, loc, self._is_client, diff=diff)
 
     def _export_paths(self, peer: PeerState, family: Family, keys: Iterable[bytes]) -> list[bytes]:
-        """The UPDATEs that bring ``peer``'s ADD-PATH Adj-RIB-Out of ``keys`` up to date."""
-        announce, withdraw = addpath.export_paths(
-            peer,
-            family,
-            keys,
-            self._loc.tables.get(family, {}),
-            self._path_ids,
-            self._is_client,
-            self.options.always_compare_med,
-        )
-        return pack(family, announce, withdraw, peer.negotiated)
+        loc, med = self._loc.tables.get(family, {}), self.options.always_compare_med
+        return addpath.export_paths(peer, family, keys, loc, self._path_ids, self._is_client, med)
 
     def _is_client(self, peer_id: str) -> bool:
         peer = self._peers.get(peer_id)
@@ -824,6 +830,8 @@ class Rib:
         self._pending = []
         notes = tuple(self._notes)
         self._notes.clear()
+        debug = tuple(self._debug)
+        self._debug.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
         touched = self._touched or ()
         if touched:
@@ -838,7 +846,7 @@ class Rib:
                             sent += self._export_paths(peer, family, keys)
                     if sent:
                         messages[peer_id] = tuple(sent)
-        return RibOutput(ChangeList(groups), messages, notes)
+        return RibOutput(ChangeList(groups), messages, notes, debug_notes=debug)
 
 
 def _route_entry(family: Family, prefix: bytes, entry: Entry) -> RouteEntry:

@@ -54,6 +54,9 @@ class PeerInfo:
     """Paths per prefix sent in the families negotiated for ADD-PATH send (RFC 7911): 0 = every
     path the export rules let through, N = the first N in decision order. Families without
     ADD-PATH send get the best path only, whatever this says."""
+    role: int | None = None
+    """Our RFC 9234 role towards this (eBGP) peer, a ``Role`` value; None = no role, no OTC
+    procedures (RFC 9234 §5, see ``pybgp.rib.receive``)."""
 
     @property
     def ibgp(self) -> bool:
@@ -159,6 +162,9 @@ class RibOutput:
     """peer id -> whole encoded messages (UPDATE, End-of-RIB, ROUTE-REFRESH BoRR/EoRR)."""
     notes: tuple[str, ...] = ()
     """Log lines (rejected paths, disabled families ...)."""
+    debug_notes: tuple[str, ...] = ()
+    """Log lines for the debug level (routes ignored as RFC 4271 §6.3 says, without a log
+    line at the default level: NEXT_HOP = our own address)."""
     exceeded: tuple[str, ...] = ()
     """Peers above their max_prefixes: send Cease 1 (RFC 4486) and drop the session."""
 

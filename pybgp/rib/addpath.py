@@ -86,6 +86,10 @@ def update_keys(
 
 def by_path_id(keys: Iterable[bytes]) -> dict[int, list[bytes]]:
     """Path keys grouped by path id (one Path per id)."""
+    keys = keys if isinstance(keys, list | tuple) else list(keys)
+    raw_ids = {key[:4] for key in keys}
+    if len(raw_ids) == 1:  # the usual UPDATE: one path id for all its prefixes
+        return {int.from_bytes(raw_ids.pop()): list(keys)}
     groups: dict[bytes, list[bytes]] = {}
     for key in keys:
         same = groups.get(key[:4])

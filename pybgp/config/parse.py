@@ -456,6 +456,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "keep_original_next_hop": keep_next_hop,
         "families": families,
         "max_prefixes": table.integer("max_prefixes", 0, low=0, high=U32_MAX),
+        "max_prefixes_action": table.choice("max_prefixes_action", "stop", ("stop", "warn")),
         "hold_time": hold_time,
         "keepalive_time": _keepalive(
             table, speaker.hold_time if hold_time is None else hold_time

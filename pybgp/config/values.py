@@ -15,6 +15,7 @@ The reference of every key is ``docs/configuration.md``. The validation code liv
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Literal
 
 import attrs
 
@@ -196,7 +197,12 @@ class SessionOptions:
     a dynamic range: of the range); the class default, built by hand, is ``("ipv4",)``."""
 
     max_prefixes: int = 0
-    """Close the session (Cease, RFC 4486 subcode 1) above this many prefixes; 0 = no limit."""
+    """Close the session (Cease, RFC 4486 subcode 1) above this many prefixes; 0 = no limit.
+    Checked before an UPDATE reaches the RIB: routes beyond the limit are never used."""
+
+    max_prefixes_action: Literal["stop", "warn"] = "stop"
+    """Above ``max_prefixes``: ``"stop"`` refuses the UPDATE and closes the session,
+    ``"warn"`` keeps the routes and logs a warning each time the limit is crossed."""
 
     hold_time: int | None = None
     """Overrides ``speaker.hold_time`` for this peer (0 or 3..65535)."""
@@ -358,7 +364,7 @@ class KernelConfig:
     """``[kernel]``: how best paths are installed in the host's routing table."""
 
     adapter: str = "none"
-    """``"netlink"`` (the Linux kernel via pyroute2), ``"memory"`` (kept in memory: tests,
+    """``"netlink"`` (the Linux kernel via rtnetlink), ``"memory"`` (kept in memory: tests,
     embedding) or ``"none"`` (nothing installed: route reflectors). Default ``none``."""
 
     table: int = 254

@@ -29,6 +29,7 @@ from typing import cast
 import attrs
 
 from pybgp.rib import addpath
+from pybgp.rib.count import PrefixCount
 from pybgp.rib.decision import BestPathReason
 from pybgp.rib.export import end_of_rib
 from pybgp.rib.paths import Path
@@ -63,10 +64,16 @@ from pybgp.wire.attributes import (
     Origin,
     PathAttributes,
 )
-from pybgp.wire.constants import IPV4_UNICAST, AttributeCode, Family, RouteRefreshSubcode
+from pybgp.wire.constants import (
+    IPV4_UNICAST,
+    AttributeCode,
+    Family,
+    RouteRefreshSubcode,
+    family_name,
+)
 from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.refresh import RouteRefresh, encode_route_refresh
-from pybgp.wire.update import ErrorAction, UpdateResult
+from pybgp.wire.update import ErrorAction, Update, UpdateResult
 
 _KEEP: object = object()
 _ONLY = BestPathReason.ONLY_PATH
@@ -369,12 +376,13 @@ class Rib:
                 hops = mp_reach.next_hops
                 link_local = hops[1] if len(hops) > 1 and isinstance(hops[1], IPv6Address) else None
                 self._announce(peer, family, reach_keys, attributes, hops[0], link_local)
-        exceeded: tuple[str, ...] = ()
-        limit = peer.info.max_prefixes
-        if limit and sum(t.received_count for t in peer.adj_in.values()) > limit:
-            exceeded = (peer_id,)  # RFC 4486 Cease subcode 1: the speaker closes the session
-        output = self._flush()
-        return attrs.evolve(output, exceeded=exceeded) if exceeded else output
+        self._note_ignored(peer, update, accept)
+        return self._flush()
+
+    def prefix_counter(self, peer_id: str) -> PrefixCount:
+        """A count of the prefixes ``peer_id`` would hold after the UPDATEs it is given, in
+        order, before they are applied (the max-prefix check of :mod:`pybgp.neighbor`)."""
+        return PrefixCount(self._peers[peer_id])
 
     # ------------------------------------------------------------------ queries
 
@@ -429,6 +437,26 @@ class Rib:
         return frozenset(self._peers[peer_id].disabled)
 
     # ------------------------------------------------------------------ import internals
+
+    def _note_ignored(self, peer: PeerState, update: Update, accept: frozenset[Family]) -> None:
+        """RFC 4760 §8: NLRI of a family that was not negotiated (or is disabled, or not
+        configured) are ignored, with a note; never a crash."""
+        families: list[Family] = []
+        if (update.nlri or update.withdrawn) and IPV4_UNICAST not in accept:
+            families.append(IPV4_UNICAST)
+        for mp in (update.attributes.mp_reach, update.attributes.mp_unreach):
+            if mp is not None and (mp.afi, mp.safi) not in accept:
+                families.append((mp.afi, mp.safi))
+        for family in families:
+            why = (
+                "disabled (RFC 7606)" if family in peer.disabled
+                else "not negotiated (RFC 4760 §8)" if family not in peer.negotiated.families
+                else "not configured"
+            )
+            self._notes.append(
+                f"peer {peer.info.peer_id}: ignored {family_name(family)} NLRI: the family "
+                f"is {why}"
+            )
 
     def _adj_in(self, peer: PeerState, family: Family) -> AdjRibIn:
         table = peer.adj_in.get(family)

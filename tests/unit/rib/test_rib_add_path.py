@@ -531,3 +531,23 @@ def test_an_add_path_peer_own_paths_never_come_back_to_it() -> None:
     assert "10.0.0.9" not in out.messages
     assert rib.apply_update("10.0.0.9", withdraw(P)).messages.get("10.0.0.9") is None
     assert _adj_out_ids(rib, "10.0.0.9") == before
+
+
+def test_prefix_counter_counts_paths_as_the_adj_rib_in_holds_them() -> None:
+    # The max-prefix check counts before the RIB applies an UPDATE: with ADD-PATH it must
+    # count (prefix, path id) pairs, as received_count does once applied.
+    rib = make_rib()
+    ap_peer(rib, "10.0.0.9", receive=[IPV4_UNICAST])
+    rib.apply_update("10.0.0.9", announce_ids(attributes(), 1, P))
+    count = rib.prefix_counter("10.0.0.9")
+    updates = [
+        announce_ids(attributes(next_hop="10.0.0.20"), 2, P),
+        announce_ids(attributes(next_hop="10.0.0.21"), 2, P),  # replaces id 2
+        announce_ids(attributes(), 3, P, Q),
+        withdraw_ids(1, P),
+    ]
+    expected = [2, 2, 4, 3]
+    assert [count(update) for update in updates] == expected
+    for update in updates:
+        rib.apply_update("10.0.0.9", update)
+    assert rib.peer_counters("10.0.0.9").received == expected[-1]

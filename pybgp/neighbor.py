@@ -39,18 +39,26 @@ they concern; the main session's :class:`~pybgp.fsm.SessionUp`,
 :class:`ForgetNeighbor`) are this module's. The shell re-arms one ``loop.call_at`` at
 :meth:`Neighbor.next_deadline` after every input.
 
-Where graceful restart plugs in
--------------------------------
-Two methods are the only places where the routes of a neighbour change fate:
+Graceful restart (RFC 4724, RFC 8538), the receiving side
+----------------------------------------------------------
+The neighbour holds a :class:`~pybgp.graceful_restart.PeerRestart` (``restart``) and consults it
+where the routes of the peer change fate:
 
-* :meth:`Neighbor._session_lost` is called once per main session that goes down, with the
-  :class:`~pybgp.fsm.SessionDown` (reason, NOTIFICATION sent or received, whether it was
-  Established) and the :class:`LossCause` (TCP closed/reset, hold timer, NOTIFICATION received,
-  NOTIFICATION sent, stopped). Today it returns :class:`FlushRoutes` when the session was
-  Established; a graceful-restart state (RFC 4724 §4.2: keep the routes as stale when the TCP
-  connection broke and the peer advertised the capability) decides here instead.
-* :meth:`Neighbor._end_of_rib` is called for every End-of-RIB marker received on the main
-  session, with its family; the stale routes of that family are swept from there.
+* :meth:`Neighbor._session_lost` (a main session left Established): :class:`KeepStale` (the
+  peer restarts: its routes of those families stay, stale, restart and stale-routes timers
+  running) or :class:`FlushRoutes`;
+* the main session's SessionUp: :class:`FlushStale` for the stale families the new OPEN does
+  not keep (no capability, or no F-bit), before the SessionUp itself;
+* :meth:`Neighbor._end_of_rib`: the RIB sweeps what the peer did not re-announce;
+* :meth:`Neighbor.handle_timers`: an expired restart or stale-routes timer is a
+  :class:`FlushStale`;
+* :meth:`Neighbor.connection_offered` / :meth:`Neighbor._after_state_change`: a connection
+  while the session with graceful restart is Established is taken as a candidate, and its OPEN
+  means the peer restarted (RFC 4724 §4.2): the old session is closed without a NOTIFICATION,
+  its routes kept stale, and the candidate becomes the session.
+
+:meth:`Neighbor.shutdown` is the speaker's stop, planned restart or not: which Cease subcode
+(or no NOTIFICATION at all) each peer gets depends on what it negotiated (RFC 8538 §4, §5).
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ import attrs
 
 from pybgp.fsm import (
     Action,
+    CloseTcp,
     DeliverRouteRefresh,
     DeliverUpdate,
     Fsm,
@@ -74,7 +83,14 @@ from pybgp.fsm import (
     State,
     StateChange,
 )
+from pybgp.graceful_restart import (
+    FlushStale,
+    KeepStale,
+    PeerRestart,
+    notification_negotiated,
+)
 from pybgp.session import Session, SessionConfig, collision_loser
+from pybgp.wire.capabilities import GracefulRestartCapability
 from pybgp.wire.constants import CeaseSubcode, ErrorCode, Family
 from pybgp.wire.notification import Notification
 from pybgp.wire.update import UpdateResult
@@ -85,7 +101,9 @@ __all__ = [
     "DiscardSession",
     "EndOfRibReceived",
     "FlushRoutes",
+    "FlushStale",
     "ForgetNeighbor",
+    "KeepStale",
     "LossCause",
     "Neighbor",
     "NeighborAction",
@@ -159,8 +177,14 @@ class ForgetNeighbor:
 
 
 NeighborAction = (
-    RefuseConnection | ReportState | FlushRoutes | EndOfRibReceived | DiscardSession
+    RefuseConnection
+    | ReportState
+    | FlushRoutes
+    | EndOfRibReceived
+    | DiscardSession
     | ForgetNeighbor
+    | KeepStale
+    | FlushStale
 )
 """Actions of the neighbour itself (beside the sessions' :data:`~pybgp.fsm.Action`)."""
 
@@ -201,6 +225,8 @@ class NeighborSettings:
     """0 = no limit (RFC 4486 Cease 1 above it)."""
     max_prefixes_action: Literal["stop", "warn"] = "stop"
     """``stop``: refuse the UPDATE and close the session; ``warn``: log and keep going."""
+    stale_routes_time: float = 360.0
+    """Graceful restart: the longest the peer's routes stay stale over its restart."""
 
     @property
     def inbound_only(self) -> bool:
@@ -233,10 +259,13 @@ class Neighbor:
     """What the last Established main session negotiated, kept after it went down (the
     session forgets it on the way to Idle): the peer's graceful restart capability is here
     when :meth:`_session_lost` decides."""
+    restart: PeerRestart = attrs.field(init=False)
+    """The peer's graceful restart state (RFC 4724 §4.2, receiving speaker)."""
     _over_limit: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         self.main = self._new_session(auto_restart=True)
+        self.restart = PeerRestart(self.settings.stale_routes_time)
 
     # ---------------------------------------------------------------- read-only views
 
@@ -255,10 +284,17 @@ class Neighbor:
         """Idle, waiting out the error back-off before the session may start again."""
         return self.main.state is State.IDLE and self.main.error_wait_until is not None
 
+    @property
+    def graceful_restart(self) -> bool:
+        """Both OPENs of the main session carried the graceful restart capability."""
+        local, peer = _capabilities(self.main.negotiated)
+        return local is not None and peer is not None
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timers` must next be called (None: nothing to wait for)."""
         deadlines = [s.next_deadline() for s in self.sessions]
         deadlines.append(self.forget_at)
+        deadlines.append(self.restart.next_deadline())
         due = [d for d in deadlines if d is not None]
         return min(due) if due else None
 
@@ -289,6 +325,43 @@ class Neighbor:
             steps.append((session, DiscardSession()))
         self.candidate = None
         return steps
+
+    def shutdown(self, now: float, message: str = "", *, restart: bool = False) -> list[Step]:
+        """The speaker stops (see :meth:`stop`), choosing the Cease by what was negotiated.
+
+        ``restart`` = a planned graceful restart: a peer with the N-bit gets Cease/
+        Administrative Reset (RFC 8538 §4: it keeps our routes), one without gets no
+        NOTIFICATION at all, the TCP connection is just closed (RFC 4724 §4.2, as BIRD does).
+        Otherwise a peer with the N-bit gets Cease/Hard Reset (RFC 8538 §5: only that makes it
+        flush our routes), the others Administrative Shutdown.
+        """
+        local, peer = _capabilities(self.main.negotiated)
+        if local is None or peer is None:
+            return self.stop(now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+        n_bit = notification_negotiated(local, peer)
+        if not restart:
+            subcode = CeaseSubcode.HARD_RESET if n_bit else CeaseSubcode.ADMINISTRATIVE_SHUTDOWN
+            return self.stop(now, message, subcode)
+        if n_bit:
+            return self.stop(now, "graceful restart", CeaseSubcode.ADMINISTRATIVE_RESET)
+        self.removed = True
+        self.forget_at = None
+        steps: list[Step] = []
+        for session in (self.candidate, self.main):
+            if session is None:
+                continue
+            steps.append((session, CloseTcp(abort=True)))
+            steps += self._output(session, session.connection_lost(now, "graceful restart"), now)
+            steps.append((session, DiscardSession()))
+        self.candidate = None
+        return steps
+
+    def update_session_config(self, config: SessionConfig) -> None:
+        """Use ``config`` for the OPENs sent from now on (graceful restart's R-bit cleared
+        after our restart, RFC 4724 §3); the current sessions keep what they negotiated."""
+        self.settings = attrs.evolve(self.settings, session=config)
+        for session in self.sessions:
+            session.update_open(config)
 
     def connection_offered(
         self, now: float, *, outgoing: bool
@@ -322,8 +395,13 @@ class Neighbor:
             self.forget_at = None
             steps += self._output(main, main.connection_made(now, outgoing=outgoing), now)
             return main, steps
-        if state in (State.OPEN_SENT, State.OPEN_CONFIRM) and self.candidate is None:
+        if self.candidate is None and (
+            state in (State.OPEN_SENT, State.OPEN_CONFIRM)
+            or (state is State.ESTABLISHED and not outgoing and self.graceful_restart)
+        ):
             # RFC 4271 §6.8: keep both until an OPEN tells us the peer's BGP identifier.
+            # Established with graceful restart: the peer may have restarted without our
+            # noticing (RFC 4724 §4.2); its OPEN decides (see _after_state_change).
             candidate = self._new_session(auto_restart=False)
             self.candidate = candidate
             steps += self._output(candidate, candidate.start(now, passive=True), now)
@@ -372,6 +450,9 @@ class Neighbor:
             deadline = session.next_deadline()
             if deadline is not None and deadline <= now:
                 steps += self._output(session, session.handle_timers(now), now)
+        deadline = self.restart.next_deadline()
+        if deadline is not None and deadline <= now:
+            steps += [(self.main, action) for action in self.restart.handle_timers(now)]
         if (
             self.forget_at is not None
             and self.forget_at <= now
@@ -388,8 +469,10 @@ class Neighbor:
         config = self.settings.session
         if self.settings.inbound_only and not config.timers.passive:
             config = attrs.evolve(config, timers=attrs.evolve(config.timers, passive=True))
-        fsm = Fsm(timers=config.timers) if self.random is None else Fsm(
-            timers=config.timers, random=self.random
+        fsm = (
+            Fsm(timers=config.timers)
+            if self.random is None
+            else Fsm(timers=config.timers, random=self.random)
         )
         session = Session(config, fsm)
         session.auto_restart = auto_restart
@@ -416,7 +499,7 @@ class Neighbor:
             elif isinstance(action, SessionDown):
                 notification = action.notification_sent or action.notification_received
                 if is_main:
-                    steps += [(session, a) for a in self._session_lost(session, action)]
+                    steps += [(session, a) for a in self._session_lost(session, action, now)]
             elif isinstance(action, DeliverUpdate):
                 if not is_main or self.removed or stop_reason is not None:
                     continue
@@ -431,16 +514,13 @@ class Neighbor:
                 steps.append((session, action))
                 eor = action.update.update.end_of_rib
                 if eor is not None:
-                    steps += [(session, a) for a in self._end_of_rib(eor)]
+                    steps += [(session, a) for a in self._end_of_rib(eor, now)]
             elif isinstance(action, DeliverRouteRefresh):
                 if is_main and not self.removed:
                     steps.append((session, action))
             elif isinstance(action, SessionUp):
                 if is_main and not self.removed:
-                    self.end_of_rib_pending = action.negotiated.families
-                    self.last_negotiated = action.negotiated
-                    self._over_limit = False
-                    steps.append((session, action))
+                    steps += self._main_up(session, action.negotiated, now)
             else:
                 steps.append((session, action))
         if stop_reason is not None:
@@ -469,16 +549,38 @@ class Neighbor:
             )
         return f"maximum number of prefixes ({limit}) exceeded"
 
-    def _session_lost(self, session: Session, down: SessionDown) -> list[Action | NeighborAction]:
-        """The main session went down: what becomes of the peer's routes (see the module
-        docstring: graceful restart decides here)."""
-        cause = _loss_cause(down)
-        if down.was_established:
-            return [FlushRoutes(f"{down.reason} ({cause.value})")]
-        return []
+    def _main_up(self, session: Session, negotiated: NegotiatedSession, now: float) -> list[Step]:
+        """The main session reached Established: the stale families its OPEN does not keep
+        are flushed first (RFC 4724 §4.2), then the SessionUp."""
+        self.end_of_rib_pending = negotiated.families
+        self.last_negotiated = negotiated
+        self._over_limit = False
+        local, peer = _capabilities(negotiated)
+        flush = self.restart.session_up(now, local, peer, negotiated.families)
+        return [*((session, a) for a in flush), (session, SessionUp(negotiated))]
 
-    def _end_of_rib(self, family: Family) -> list[NeighborAction]:
-        """End-of-RIB for ``family`` arrived on the main session (RFC 4724 §2)."""
+    def _session_lost(
+        self, session: Session, down: SessionDown, now: float
+    ) -> list[Action | NeighborAction]:
+        """The main session went down: what becomes of the peer's routes. With graceful
+        restart negotiated, RFC 4724 §4.2 / RFC 8538 §4 decide (``restart``)."""
+        cause = _loss_cause(down)
+        if not down.was_established:
+            return []
+        verdict = self.restart.session_lost(
+            now,
+            self.settings.session.families,
+            sent=down.notification_sent,
+            received=down.notification_received,
+        )
+        if isinstance(verdict, KeepStale) and verdict.families:
+            return [verdict]
+        return [FlushRoutes(f"{down.reason} ({cause.value})")]
+
+    def _end_of_rib(self, family: Family, now: float) -> list[NeighborAction]:
+        """End-of-RIB for ``family`` arrived on the main session (RFC 4724 §2); the RIB sweeps
+        the family's stale routes itself (RFC 4724 §4.2)."""
+        self.restart.end_of_rib(now, family)
         pending = self.end_of_rib_pending
         if pending is None or family not in pending:
             return []
@@ -501,6 +603,9 @@ class Neighbor:
             elif mstate not in CONNECTED:
                 steps += self._promote("the other connection went down")
                 steps.append((main, DiscardSession()))
+            elif mstate is State.ESTABLISHED and self.graceful_restart:
+                if cstate in (State.OPEN_CONFIRM, State.ESTABLISHED):  # its OPEN came
+                    steps += self._peer_restarted(now)
             elif State.OPEN_CONFIRM in (cstate, mstate) or State.ESTABLISHED in (cstate, mstate):
                 loser = collision_loser(main.config.router_id, main, candidate)
                 winner = main if loser is candidate else candidate
@@ -522,6 +627,26 @@ class Neighbor:
                 self.forget_at = now + main.config.timers.error_wait_max
         return steps
 
+    def _peer_restarted(self, now: float) -> list[Step]:
+        """RFC 4724 §4.2: a new OPEN while the session with graceful restart is Established.
+        The old session is closed without a NOTIFICATION, its routes kept stale, and the new
+        one becomes the main session."""
+        old, candidate = self.main, self.candidate
+        assert candidate is not None
+        reason = "the peer restarted: new OPEN while Established (RFC 4724 §4.2)"
+        down = SessionDown(reason, was_established=True)
+        steps: list[Step] = [(old, Note(reason))]
+        steps += [(old, a) for a in self._session_lost(old, down, now)]
+        steps += self._promote(reason)
+        steps.append((old, CloseTcp(abort=True)))
+        steps += self._output(old, old.connection_lost(now, reason), now)
+        steps.append((old, DiscardSession()))
+        negotiated = candidate.negotiated
+        if candidate.state is State.ESTABLISHED and negotiated is not None:
+            # OPEN and KEEPALIVE came in one read: its SessionUp passed while a candidate.
+            steps += self._main_up(candidate, negotiated, now)
+        return steps
+
     def _promote(self, reason: str) -> list[Step]:
         candidate = self.candidate
         assert candidate is not None
@@ -538,6 +663,15 @@ class Neighbor:
         self.candidate = None
         steps.append((None, ForgetNeighbor(reason)))
         return steps
+
+
+def _capabilities(
+    negotiated: NegotiatedSession | None,
+) -> tuple[GracefulRestartCapability | None, GracefulRestartCapability | None]:
+    """(our, the peer's) graceful restart capability on a session."""
+    if negotiated is None:
+        return None, None
+    return negotiated.local_open.capability(GracefulRestartCapability), negotiated.graceful_restart
 
 
 def _loss_cause(down: SessionDown) -> LossCause:
@@ -585,4 +719,3 @@ class RefusalLog:
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
         return True, suppressed
-

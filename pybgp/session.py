@@ -301,6 +301,14 @@ class Session:
         self._local_open = build_open(self.config)
         self.fsm.open_message = self._local_open
 
+    def update_open(self, config: SessionConfig) -> None:
+        """Send the OPEN of ``config`` from the next connection on (graceful restart's R- and
+        F-bits are cleared once our restart is over, RFC 4724 §3); what was negotiated on the
+        current connection stays as it is."""
+        self.config = config
+        self._local_open = build_open(config)
+        self.fsm.open_message = self._local_open
+
     # ---------------------------------------------------------------- state
 
     @property

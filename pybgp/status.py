@@ -97,4 +97,5 @@ def route_document(
         "installed": installed,
         "kernel": kernel_state if selected else "",
         "path_id": path.path_id,  # RFC 7911: the id the peer sent (0 without ADD-PATH)
+        "stale": path.stale,
     }

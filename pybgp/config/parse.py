@@ -43,6 +43,7 @@ from pybgp.config.values import (
     ROLE_NAMES,
     ConfigError,
     DynamicPeerConfig,
+    GracefulRestartConfig,
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
@@ -467,6 +468,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "description": table.string("description", ""),
         "add_paths_send": _add_paths_send(table),
         "add_paths_receive": table.boolean("add_paths_receive", False),
+        "graceful_restart": table.boolean("graceful_restart", True),
         "role": role,
         **filters,
     }
@@ -584,6 +586,19 @@ def _parse_kernel(value: object) -> KernelConfig:
         source_address=table.address("source_address", None),
         overwrite_foreign=table.boolean("overwrite_foreign", False),
         sweep_timeout=table.integer("sweep_timeout", 120, low=0, high=86400),
+    )
+
+
+def _parse_graceful_restart(value: object) -> GracefulRestartConfig:
+    table = _Table(value, "graceful_restart", _fields(GracefulRestartConfig))
+    return GracefulRestartConfig(
+        enabled=table.boolean("enabled", False),
+        # RFC 4724 §3: a 12-bit field.
+        restart_time=table.integer("restart_time", 120, low=0, high=4095,
+                                   words="{value} does not fit the 12-bit restart time "
+                                         "(0..4095 s, RFC 4724 §3)"),
+        stale_routes_time=table.integer("stale_routes_time", 360, low=1, high=86400),
+        notification=table.boolean("notification", True),
     )
 
 
@@ -738,6 +753,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
 
     originate = top.raw("originate")
     kernel = top.raw("kernel")
+    graceful = top.raw("graceful_restart")
     logging_ = top.raw("logging")
     metrics = top.raw("metrics")
     return SpeakerConfig(
@@ -746,6 +762,9 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         dynamic_peers=tuple(dynamic),
         originate=OriginateConfig() if originate is _MISSING else _parse_originate(originate),
         kernel=KernelConfig() if kernel is _MISSING else _parse_kernel(kernel),
+        graceful_restart=(
+            GracefulRestartConfig() if graceful is _MISSING else _parse_graceful_restart(graceful)
+        ),
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),

@@ -51,6 +51,7 @@ __all__ = [
     "FilterRule",
     "FilterSetActions",
     "FilterVerdict",
+    "GracefulRestartConfig",
     "KernelConfig",
     "LoggingConfig",
     "MatchOperator",
@@ -238,6 +239,10 @@ class SessionOptions:
     description: str = ""
     """Free text shown by ``pybgp status``."""
 
+    graceful_restart: bool = True
+    """False = no graceful restart with this peer even when ``[graceful_restart]`` is enabled
+    (the capability is not sent, so neither side keeps the other's routes over a restart)."""
+
     role: str = ""
     """Our RFC 9234 BGP role towards this eBGP peer: ``"provider"``, ``"customer"``,
     ``"peer"``, ``"rs"`` or ``"rs-client"``; "" = none. Sent as the Role capability (a peer
@@ -386,8 +391,9 @@ class KernelConfig:
     """The IPIP device for ``ipip`` / ``crosssubnet`` (an interface name, at most 15 bytes)."""
 
     keep_on_stop: bool = False
-    """True = a clean stop leaves pybgp's routes in the kernel (for restarts without traffic
-    loss); False = they are removed."""
+    """True = a clean stop leaves pybgp's routes in this node's kernel; False = they are
+    removed. Peers still withdraw our routes while we are down: restarts without traffic loss
+    need ``[graceful_restart]``."""
 
     source_address: IPAddress | None = None
     """Preferred source address (``src``) set on installed routes; None = none."""
@@ -404,6 +410,27 @@ class KernelConfig:
     """Not a TOML key: (pool CIDR, encapsulation) pairs from the datastore (Calico IPPools'
     ipipMode); a route inside a pool uses the pool's encapsulation (the most specific pool
     wins), every other route ``encapsulation``."""
+
+
+@attrs.frozen(kw_only=True)
+class GracefulRestartConfig:
+    """``[graceful_restart]``: RFC 4724 in both roles, with the RFC 8538 N-bit."""
+
+    enabled: bool = False
+    """Advertise graceful restart to every peer (unless its ``graceful_restart = false``):
+    keep a restarting peer's routes (RIB and kernel) as stale, and make SIGTERM a planned
+    restart (kernel routes stay, peers keep ours as stale)."""
+
+    restart_time: int = 120
+    """Seconds (0..4095, RFC 4724 §3) advertised: how long peers keep our routes while we
+    restart; also how long we defer selection after a restart waiting for End-of-RIB."""
+
+    stale_routes_time: int = 360
+    """The longest (seconds) we keep a restarting peer's routes as stale."""
+
+    notification: bool = True
+    """Advertise the RFC 8538 N-bit: with a peer that sets it too, a NOTIFICATION other than
+    Cease/Hard Reset keeps the routes as a restart would."""
 
 
 @attrs.frozen(kw_only=True)
@@ -499,6 +526,9 @@ class SpeakerConfig:
 
     kernel: KernelConfig = KernelConfig()
     """``[kernel]``."""
+
+    graceful_restart: GracefulRestartConfig = GracefulRestartConfig()
+    """``[graceful_restart]``."""
 
     filters: tuple[FilterConfig, ...] = ()
     """``[[filters]]`` in file order (names unique)."""

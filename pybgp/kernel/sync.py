@@ -171,15 +171,16 @@ class KernelSync:
             self._emit(StaleRemoved(removed))
             self._replay_deferred()
 
-    async def stop(self) -> None:
-        """Stop; remove pybgp's routes unless ``keep_on_stop``; close the installer."""
+    async def stop(self, *, keep: bool = False) -> None:
+        """Stop; remove pybgp's routes unless ``keep_on_stop`` or ``keep`` (a graceful
+        restart keeps the forwarding state, RFC 4724 §4.1); close the installer."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         async with self._lock:
-            if not self.options.keep_on_stop:
+            if not (keep or self.options.keep_on_stop):
                 results = await self._execute_results(self.plan.everything())
                 for result in results:
                     if not result.ok and result.error != errno.ESRCH:
@@ -202,6 +203,11 @@ class KernelSync:
     def installed_count(self) -> int:
         """Routes pybgp holds in the kernel (adopted stale ones excluded)."""
         return len(self.plan.installed)
+
+    def adopted_afis(self) -> frozenset[int]:
+        """AFIs of the routes adopted at start and not yet confirmed or swept: the forwarding
+        state a previous run left (graceful restart's F-bit, RFC 4724 §3)."""
+        return frozenset(afi for afi, _prefix in self.plan.stale)
 
     @property
     def failed_count(self) -> int:

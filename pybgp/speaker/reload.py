@@ -98,6 +98,8 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         done.append(f"[speaker] {', '.join(diff.speaker_changed)}: for new sessions")
     if diff.kernel_changed:
         done.append("[kernel] changed: takes effect at the next restart")
+    if diff.graceful_restart_changed:
+        done.append("[graceful_restart] changed: takes effect at the next restart")
     if diff.filters_changed:
         done.append(f"filters changed: {', '.join(diff.filters_changed)}")
     return "; ".join(done) or "nothing to apply"

@@ -64,6 +64,7 @@ from pybgp.fsm import (
     SessionUp,
     State,
 )
+from pybgp.graceful_restart import StartupSync
 from pybgp.kernel import KernelSync, RouteInstaller
 from pybgp.kernel.addresses import InterfaceAddresses
 from pybgp.logs import peer_logger
@@ -71,7 +72,9 @@ from pybgp.neighbor import (
     DiscardSession,
     EndOfRibReceived,
     FlushRoutes,
+    FlushStale,
     ForgetNeighbor,
+    KeepStale,
     Neighbor,
     RefusalLog,
     ReportState,
@@ -95,6 +98,7 @@ from pybgp.speaker.events import (
     peer_status,
     status_document,
 )
+from pybgp.speaker.graceful import GracefulRestartShell
 from pybgp.speaker.kernel_feed import (
     INITIAL_SYNC,
     current_best_paths,
@@ -174,8 +178,10 @@ class Speaker(ConnectionHandling):
         no ``installer``."""
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
-        self._sweep: asyncio.TimerHandle | None = None
         self._refusals = RefusalLog()
+        self.graceful: GracefulRestartShell = None  # type: ignore[assignment]
+        """Graceful restart (RFC 4724): our own restart and the status; made at start."""
+        self._restart_stop = False
         self._addresses = InterfaceAddresses()
         """This host's interface addresses, followed from the loop (IPv6 next hops)."""
 
@@ -200,6 +206,15 @@ class Speaker(ConnectionHandling):
         self._loop = asyncio.get_running_loop()
         self._running = True
         self._stopping = False
+        self._restart_stop = False
+        self.graceful = GracefulRestartShell(
+            self.config,
+            self.rib,
+            self._loop,
+            self._rib_output,
+            self._startup_done,
+            lambda: list(self._peers.values()),
+        )
         try:
             section = self.config.speaker
             await self._listener.open(
@@ -223,17 +238,30 @@ class Speaker(ConnectionHandling):
         for prefix in originate.prefixes:
             self.originate(prefix, originate.communities, originate.large_communities)
 
-    async def stop(self, message: str = "pybgp speaker shutting down") -> None:
+    async def stop(
+        self, message: str = "pybgp speaker shutting down", *, restart: bool = False
+    ) -> None:
         """Cease/Administrative Shutdown (RFC 9003 ``message``) to every peer, then close
-        everything and wait for it: sockets, transports, timers, tasks."""
+        everything and wait for it: sockets, transports, timers, tasks.
+
+        ``restart`` (with ``[graceful_restart]`` enabled): a planned restart. Peers that
+        negotiated graceful restart keep our routes as stale: those with the RFC 8538 N-bit get
+        Cease/Administrative Reset, the others a TCP close without NOTIFICATION (as BIRD does);
+        no route is withdrawn and every kernel route stays. Without ``restart``, peers with the
+        N-bit get Cease/Hard Reset (RFC 8538 §5) so that they do flush our routes (see
+        :meth:`pybgp.neighbor.Neighbor.shutdown`).
+        """
         if not self._running:
             return
+        restart = restart and self.graceful.options.enabled
         self._running = False
         self._stopping = True  # the kernel keeps the routes until KernelSync.stop decides
+        self._restart_stop = restart
         await self._listener.close()
         now = self._loop.time()
         for peer in list(self._peers.values()):
-            self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+            self._run(peer, peer.neighbor.shutdown(now, message, restart=restart))
+            peer.cancel()
         await self._wait_connections()
         await self._stop_kernel()
         self._addresses.close()
@@ -447,9 +475,18 @@ class Speaker(ConnectionHandling):
     def status(self) -> dict[str, Any]:
         """The ``pybgp status --json`` document (:func:`~pybgp.speaker.events.status_document`)."""
         kernel = None if self.kernel is None else self.kernel.counters()
-        return status_document(
+        document = status_document(
             self.config.speaker, self.rib, self.peers(), kernel, self.config.kernel.adapter
         )
+        if self.graceful is not None:
+            document["graceful_restart"] = self.graceful.document()
+            for entry in document["peers"]:
+                peer = self._peers.get(entry["address"])
+                if peer is not None:
+                    entry["graceful_restart"] = self.graceful.peer_document(
+                        peer, peer.neighbor.main.negotiated
+                    )
+        return document
 
     # ================================================================ internals
 
@@ -467,6 +504,13 @@ class Speaker(ConnectionHandling):
         peer_id = str(config.address)
         info = peer_info(section, config, *peer_policies(self.config, config))
         settings = neighbor_settings(section, config, dynamic=dynamic)
+        settings = attrs.evolve(
+            settings,
+            session=attrs.evolve(
+                settings.session, graceful_restart=self.graceful.capability(config)
+            ),
+            stale_routes_time=float(self.config.graceful_restart.stale_routes_time),
+        )
         rib = self.rib
         peer = Peer(
             config=config,
@@ -494,6 +538,7 @@ class Speaker(ConnectionHandling):
 
     def _forget_peer(self, peer: Peer) -> None:
         peer.cancel()
+        self.graceful.remove_peer(peer)
         if self._peers.get(peer.peer_id) is peer:
             del self._peers[peer.peer_id]
             if peer.config.password and not peer.dynamic:
@@ -532,15 +577,21 @@ class Speaker(ConnectionHandling):
                 assert session is not None
                 self._start_connect(peer.driver(session))
             elif isinstance(action, FlushRoutes):
-                self._rib_output(self.rib.peer_down(peer.peer_id))
+                if not self._restart_stop:
+                    self._rib_output(self.rib.peer_down(peer.peer_id))
+            elif isinstance(action, KeepStale):
+                if not self._restart_stop:
+                    self.graceful.keep_stale(peer, action)
+            elif isinstance(action, FlushStale):
+                self.graceful.flush_stale(peer, action)
             elif isinstance(action, SessionUp):
                 assert session is not None
+                self.graceful.session_up(peer, action.negotiated)
                 self._session_up(peer.driver(session), action.negotiated)
             elif isinstance(action, DeliverRouteRefresh):
                 self._rib_output(self.rib.route_refresh(peer.peer_id, action.refresh.family))
             elif isinstance(action, EndOfRibReceived):
-                if action.complete:
-                    self._check_end_of_rib()
+                self.graceful.end_of_rib(peer, action.family)
             elif isinstance(action, Note):
                 level = getattr(logging, action.level.upper(), logging.INFO)
                 peer.log.log(level, "%s", action.text)
@@ -629,7 +680,11 @@ class Speaker(ConnectionHandling):
     def _rib_output(self, output: RibOutput) -> None:
         if output.changes:
             self._publish(BestPathChanged(output.changes))
-            if self._kernel_queue is not None and not self._stopping:
+            if (
+                self._kernel_queue is not None
+                and not self._stopping
+                and not self.graceful.deferring
+            ):
                 self._kernel_queue.put_nowait(output.changes)
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
@@ -673,42 +728,37 @@ class Speaker(ConnectionHandling):
         if self.kernel is None:
             return
         await self.kernel.start()
+        # Routes found in the kernel from a previous run (adopted as stale) are swept once
+        # every configured peer sent End-of-RIB, or after sweep_timeout; after a graceful
+        # restart they are our preserved forwarding state (RFC 4724 §4.1): selection towards
+        # the kernel is deferred until then (see pybgp.graceful_restart.StartupSync).
+        self.graceful.begin(self.kernel.adopted_afis(), self.config.kernel.sweep_timeout)
         queue: asyncio.Queue[object] = asyncio.Queue()
         initial = current_best_paths(self.rib)
-        if initial:
+        if initial and not self.graceful.deferring:
             queue.put_nowait(initial)
         self._kernel_queue = queue
         self._kernel_task = self._loop.create_task(feed_kernel(self.kernel, queue))
-        # Routes found in the kernel from a previous run are swept once every configured
-        # peer sent End-of-RIB, or after sweep_timeout (RFC 4724 §2 style).
-        timeout = self.config.kernel.sweep_timeout
-        self._sweep = self._loop.call_later(timeout, self._initial_sync)
 
-    def _initial_sync(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-            if self._kernel_queue is not None:
-                self._kernel_queue.put_nowait(INITIAL_SYNC)
-
-    def _check_end_of_rib(self) -> None:
-        """Sweep stale kernel routes early once every configured peer sent End-of-RIB."""
-        if self._sweep is None:
+    def _startup_done(self, startup: StartupSync) -> None:
+        """The start-up wait ended: after a deferral, the kernel gets the whole Loc-RIB at
+        once (unchanged routes are adopted without a kernel operation); then the sweep."""
+        if self._kernel_queue is None or self._stopping:
             return
-        peers = [p for p in self._peers.values() if not p.dynamic and p.config.enabled]
-        if peers and all(p.neighbor.end_of_rib_pending == frozenset() for p in peers):
-            self._initial_sync()
+        if startup.defer:
+            self._kernel_queue.put_nowait(current_best_paths(self.rib))
+        self._kernel_queue.put_nowait(INITIAL_SYNC)
 
     async def _stop_kernel(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self.graceful.close()
         if self._kernel_queue is not None and self._kernel_task is not None:
             self._kernel_queue.put_nowait(None)
             await self._kernel_task
         self._kernel_queue = self._kernel_task = None
         if self.kernel is not None:
-            await self.kernel.stop()
+            # A planned graceful restart keeps every kernel route, own blackholes included:
+            # the forwarding state survives (RFC 4724 §4.1).
+            await self.kernel.stop(keep=self._restart_stop)
 
     async def _wait_connections(self) -> None:
         pending = [conn.closed for conn in self._connections if not conn.closed.done()]

@@ -551,3 +551,25 @@ def test_prefix_counter_counts_paths_as_the_adj_rib_in_holds_them() -> None:
     for update in updates:
         rib.apply_update("10.0.0.9", update)
     assert rib.peer_counters("10.0.0.9").received == expected[-1]
+
+
+def test_graceful_restart_keeps_every_path_stale_and_end_of_rib_sweeps_by_path_id() -> None:
+    rib = make_rib(multipath=4)
+    ap_peer(rib, "10.0.0.9", receive=[IPV4_UNICAST])
+    rib.apply_update("10.0.0.9", announce_ids(attributes(next_hop="10.0.0.10"), 1, P))
+    rib.apply_update("10.0.0.9", announce_ids(attributes(next_hop="10.0.0.20"), 2, P))
+    out = rib.peer_down("10.0.0.9", keep=[IPV4_UNICAST])  # RFC 4724 §4.2
+    # Stale twins: the prefix ends the call with the same next hops (the last change of a
+    # prefix is what the kernel and the other peers act on).
+    assert {str(p.next_hop) for p in out.changes[-1].new} == {"10.0.0.10", "10.0.0.20"}
+    assert all(p.stale for p in rib.best(IPV4_UNICAST, pfx(P)))
+    assert sorted(p.path_id for p in rib.best(IPV4_UNICAST, pfx(P))) == [1, 2]
+    negotiated = Negotiated(
+        add_path_receive=frozenset({IPV4_UNICAST}), local_as=LOCAL_AS, peer_as=LOCAL_AS
+    )
+    rib.peer_up("10.0.0.9", negotiated, IPv4Address("10.0.0.9"))
+    rib.apply_update("10.0.0.9", announce_ids(attributes(next_hop="10.0.0.10"), 1, P))
+    end_of_rib_update = UpdateResult(Update(), ErrorAction.NONE, (), frozenset())
+    rib.apply_update("10.0.0.9", end_of_rib_update)
+    assert selected(rib) == [("10.0.0.9", 1, "10.0.0.10")]
+    assert not rib.best(IPV4_UNICAST, pfx(P))[0].stale

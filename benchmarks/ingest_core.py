@@ -12,10 +12,15 @@ prefixes per UPDATE (``pack_update_messages``). Phases, each timed separately:
    the prefixes into attribute sets unlike A (each UPDATE of B meets ~500 different A paths);
 4. A goes down: its million paths are withdrawn and B's become best.
 
+With ``--add-path`` both sessions negotiated ADD-PATH (RFC 7911) both ways: A and B send their
+tables with path ids, and each is sent every path (``add_paths_send = "all"``): phase 2 is B's
+initial table with path ids, phase 3 also sends B's paths to A as second paths.
+
 Prints wall time per phase, RSS growth per prefix and peak RSS; ``--profile`` adds a cProfile
 summary (top 10 by internal time) of phase 1 (and 3 with ``--profile-second``).
 
     python benchmarks/ingest_core.py [--prefixes N] [--sets N] [--profile] [--export-during]
+                                     [--add-path]
 """
 
 from __future__ import annotations
@@ -133,7 +138,7 @@ def ingest(rib: Rib, peer_id: str, bodies: list[bytes], negotiated: Negotiated) 
     return changes
 
 
-def peer(address: str, asn: int) -> PeerInfo:
+def peer(address: str, asn: int, add_paths_send: int = 1) -> PeerInfo:
     """An eBGP peer description."""
     return PeerInfo(
         peer_id=address,
@@ -141,6 +146,7 @@ def peer(address: str, asn: int) -> PeerInfo:
         asn=asn,
         local_as=LOCAL_AS,
         local_address=ip_address("10.0.0.1"),
+        add_paths_send=add_paths_send,
     )
 
 
@@ -173,10 +179,14 @@ def main() -> None:
     parser.add_argument(
         "--export-during", action="store_true", help="peer B is up during phase 1 (no phase 2)"
     )
+    parser.add_argument(
+        "--add-path", action="store_true", help="ADD-PATH both ways on both sessions, send all"
+    )
     args = parser.parse_args()
 
-    neg_a = Negotiated(local_as=LOCAL_AS, peer_as=65001)
-    neg_b = Negotiated(local_as=LOCAL_AS, peer_as=65002)
+    both = frozenset({IPV4_UNICAST}) if args.add_path else frozenset()
+    neg_a = Negotiated(local_as=LOCAL_AS, peer_as=65001, add_path_receive=both, add_path_send=both)
+    neg_b = Negotiated(local_as=LOCAL_AS, peer_as=65002, add_path_receive=both, add_path_send=both)
     keys = make_prefixes(args.prefixes)
     bodies_a = make_messages(keys, make_sets(args.sets, 65001, 0, "192.0.2.1"), neg_a)
     if args.mix:
@@ -187,12 +197,14 @@ def main() -> None:
     del keys
     print(
         f"table: {args.prefixes} prefixes, {args.sets} attribute sets, "
+        f"{'ADD-PATH both ways, send all, ' if args.add_path else ''}"
         f"{len(bodies_a)} UPDATEs per peer ({args.prefixes / len(bodies_a):.0f} prefixes each)"
     )
 
     rib = Rib(LOCAL_AS, IPv4Address("10.0.0.1"))
-    rib.add_peer(peer("192.0.2.1", 65001))
-    rib.add_peer(peer("192.0.2.2", 65002))
+    limit = 0 if args.add_path else 1  # 0 = all paths (with ADD-PATH negotiated)
+    rib.add_peer(peer("192.0.2.1", 65001, limit))
+    rib.add_peer(peer("192.0.2.2", 65002, limit))
     rib.peer_up("192.0.2.1", neg_a, IPv4Address("1.1.1.1"))
     if args.export_during:
         rib.peer_up("192.0.2.2", neg_b, IPv4Address("2.2.2.2"))

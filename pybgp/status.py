@@ -112,5 +112,6 @@ def route_document(
         "reason": entry.reason.describe() if index == 0 else ("multipath" if selected else ""),
         "installed": installed,
         "kernel": kernel_state if selected else "",
+        "path_id": path.path_id,  # RFC 7911: the id the peer sent (0 without ADD-PATH)
         "stale": path.stale,
     }

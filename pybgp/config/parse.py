@@ -490,10 +490,27 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "multihop": table.integer("multihop", None, low=1, high=255),
         "allow_own_as": table.integer("allow_own_as", None, low=0, high=255),
         "description": table.string("description", ""),
+        "add_paths_send": _add_paths_send(table),
+        "add_paths_receive": table.boolean("add_paths_receive", False),
         "graceful_restart": table.boolean("graceful_restart", True),
         "role": role,
         **filters,
     }
+
+
+def _add_paths_send(table: _Table) -> str | int:
+    """RFC 7911 ADD-PATH send: "best", "all" or a number of paths (2..65535)."""
+    value = table.raw("add_paths_send")
+    if value is _MISSING:
+        return "best"
+    path = table.key("add_paths_send")
+    if isinstance(value, str):
+        return _check_choice(value, path, ("best", "all"))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, f'expected "best", "all" or a number of paths, got '
+                                f"{_describe(value)}")
+    words = '{value} path is "best"' if value == 1 else "{value} is out of range (2..65535)"
+    return _check_int(value, path, 2, 65535, words)
 
 
 def _version_name(version: int) -> tuple[str, ...]:

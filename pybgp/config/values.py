@@ -237,6 +237,15 @@ class SessionOptions:
     export_filters: tuple[str, ...] = ()
     """Names of ``[[filters]]`` applied to routes sent to this peer, in order."""
 
+    add_paths_send: str | int = "best"
+    """ADD-PATH send (RFC 7911): ``"best"`` (one path per prefix, no ADD-PATH send), ``"all"``
+    (every path the export rules let through) or a number of paths, 2..65535 (the first N in
+    decision order). Used per family only where the peer advertised receive (RFC 7911 §4)."""
+
+    add_paths_receive: bool = False
+    """ADD-PATH receive (RFC 7911): accept several paths per prefix from this peer; used per
+    family only where the peer advertised send (RFC 7911 §4)."""
+
     description: str = ""
     """Free text shown by ``pybgp status``."""
 
@@ -249,6 +258,15 @@ class SessionOptions:
     ``"peer"``, ``"rs"`` or ``"rs-client"``; "" = none. Sent as the Role capability (a peer
     whose role does not match is refused, NOTIFICATION 2/11) and drives the OTC attribute
     (RFC 9234 §5: routes from providers and peers never reach other providers and peers)."""
+
+    @property
+    def add_paths_send_count(self) -> int:
+        """``add_paths_send`` as the RIB takes it: 1 = best only, 0 = all, else N."""
+        if self.add_paths_send == "best":
+            return 1
+        if self.add_paths_send == "all":
+            return 0
+        return int(self.add_paths_send)
 
     @property
     def family_set(self) -> frozenset[Family]:

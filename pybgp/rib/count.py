@@ -5,7 +5,8 @@ The max-prefix check (RFC 4486 Cease subcode 1) is the neighbour's decision
 kernel or other peers. :class:`PrefixCount` answers it from the peer's Adj-RIB-In plus an
 overlay of the UPDATEs already counted but not yet applied (several UPDATEs arrive in one
 read), following the same rules as :meth:`pybgp.rib.Rib.apply_update`: families accepted,
-RFC 7606 treat-as-withdraw and AFI/SAFI-disable, End-of-RIB markers.
+RFC 7606 treat-as-withdraw and AFI/SAFI-disable, End-of-RIB markers, and the path keys of
+families received with ADD-PATH (RFC 7911: the count is then of paths, as the Adj-RIB-In's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from pybgp.rib.addpath import update_keys
 from pybgp.rib.peer import PeerState
 from pybgp.wire.constants import IPV4_UNICAST, Family
 from pybgp.wire.update import ErrorAction, UpdateResult
@@ -42,20 +44,23 @@ class PrefixCount:
         attributes = update.attributes
         mp_reach, mp_unreach = attributes.mp_reach, attributes.mp_unreach
         withdraw_all = result.action >= ErrorAction.TREAT_AS_WITHDRAW
+        withdrawn, nlri, unreach_keys, reach_keys = update_keys(
+            update, self.peer.negotiated.add_path_receive
+        )
         if IPV4_UNICAST in accept:
-            self._withdraw(IPV4_UNICAST, update.withdrawn)
+            self._withdraw(IPV4_UNICAST, withdrawn)
             if withdraw_all:
-                self._withdraw(IPV4_UNICAST, update.nlri)
+                self._withdraw(IPV4_UNICAST, nlri)
             elif attributes.next_hop is not None:
-                self._announce(IPV4_UNICAST, update.nlri)
+                self._announce(IPV4_UNICAST, nlri)
         if mp_unreach is not None and (mp_unreach.afi, mp_unreach.safi) in accept:
-            self._withdraw((mp_unreach.afi, mp_unreach.safi), mp_unreach.withdrawn)
+            self._withdraw((mp_unreach.afi, mp_unreach.safi), unreach_keys)
         if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept:
             family = (mp_reach.afi, mp_reach.safi)
             if withdraw_all:
-                self._withdraw(family, mp_reach.nlri)
+                self._withdraw(family, reach_keys)
             else:
-                self._announce(family, mp_reach.nlri)
+                self._announce(family, reach_keys)
         return self.total
 
     def _held(self, family: Family, key: bytes) -> bool:

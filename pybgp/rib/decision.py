@@ -24,7 +24,9 @@ implementations put it, right after LOCAL_PREF):
 7. shorter CLUSTER_LIST (RFC 4456 §9);
 8. lowest BGP identifier, the ORIGINATOR_ID standing in for it when present (§9.1.2.2 f,
    RFC 4456 §9);
-9. lowest peer address (§9.1.2.2 g).
+9. lowest peer address (§9.1.2.2 g);
+10. lowest path identifier: paths received from one peer with ADD-PATH (RFC 7911) share steps
+    1-9 when only their next hops differ; the received path id makes the order deterministic.
 
 Each step removes the candidates that lose it; the *reason* recorded for the winner is the step
 that removed the last competitor (for two candidates: the first step on which they differ).
@@ -55,6 +57,8 @@ class BestPathReason(enum.IntEnum):
     PEER_ADDRESS = 9
     WITHDRAWN = 10
     NOT_STALE = 11
+    PATH_ID = 12
+    """Two ADD-PATH paths of one peer (RFC 7911) equal up to the peer address."""
 
     def describe(self) -> str:
         """The reason in words, as ``pybgp routes`` shows it."""
@@ -74,6 +78,7 @@ _WORDS = {
     BestPathReason.PEER_ADDRESS: "lower peer address",
     BestPathReason.WITHDRAWN: "withdrawn",
     BestPathReason.NOT_STALE: "not stale",
+    BestPathReason.PATH_ID: "lower path id",
 }
 
 # Index in Path.rank -> the reason when that component decided.
@@ -158,15 +163,11 @@ def decide(
         reason = BestPathReason.EBGP_OVER_IBGP
     equal_cost = survivors
     if len(survivors) > 1:
-        # Steps 7-9: RFC 4456 §9 cluster list, §9.1.2.2 f router id, g peer address.
+        # Steps 7-10: RFC 4456 §9 cluster list, §9.1.2.2 f router id, g peer address, then
+        # the RFC 7911 path id (several paths from one peer).
         ordered = sorted(survivors, key=_tie_key)
         first, second = _tie_key(ordered[0]), _tie_key(ordered[1])
-        reason = (
-            BestPathReason.CLUSTER_LIST_LENGTH,
-            BestPathReason.ROUTER_ID,
-            BestPathReason.PEER_ADDRESS,
-            BestPathReason.PEER_ADDRESS,
-        )[min(_first_difference(first, second), 2)]
+        reason = _TIE_REASONS[_first_difference(first, second)]
         survivors = ordered
         equal_cost = ordered
     best = survivors[0]
@@ -184,5 +185,14 @@ def decide(
     return tuple(members), reason
 
 
-def _tie_key(path: Path) -> tuple[int, int, tuple[int, int]]:
-    return (path.cluster_length, path.router_id_value, path.address_key)
+_TIE_REASONS = (
+    BestPathReason.CLUSTER_LIST_LENGTH,
+    BestPathReason.ROUTER_ID,
+    BestPathReason.PEER_ADDRESS,
+    BestPathReason.PATH_ID,
+    BestPathReason.PEER_ADDRESS,  # identical keys: the first candidate stays
+)
+
+
+def _tie_key(path: Path) -> tuple[int, int, tuple[int, int], int]:
+    return (path.cluster_length, path.router_id_value, path.address_key, path.path_id)

@@ -179,7 +179,13 @@ def pack(
     withdraw: Sequence[bytes],
     negotiated: Negotiated,
 ) -> list[bytes]:
-    """Withdrawals first, then one packed run of UPDATEs per attribute set."""
+    """Withdrawals first, then one packed run of UPDATEs per attribute set.
+
+    In a family sent with ADD-PATH (RFC 7911) the keys are path keys (``pybgp.rib.addpath``):
+    each goes out with its path id.
+    """
+    if family in negotiated.add_path_send:
+        return _pack_paths(family, announce, withdraw, negotiated)
     messages: list[bytes] = []
     if withdraw:
         messages += pack_update_messages(family, EMPTY_ATTRIBUTES, (), withdraw, negotiated)
@@ -187,6 +193,32 @@ def pack(
         if keys:
             messages += pack_update_messages(family, attributes, keys, (), negotiated)
     return messages
+
+
+def _pack_paths(
+    family: Family,
+    announce: Mapping[PathAttributes, Sequence[bytes]],
+    withdraw: Sequence[bytes],
+    negotiated: Negotiated,
+) -> list[bytes]:
+    messages: list[bytes] = []
+    if withdraw:
+        prefixes, ids = _split(withdraw)
+        messages += pack_update_messages(
+            family, EMPTY_ATTRIBUTES, (), prefixes, negotiated, withdraw_path_ids=ids
+        )
+    for attributes, keys in announce.items():
+        if keys:
+            prefixes, ids = _split(keys)
+            messages += pack_update_messages(
+                family, attributes, prefixes, (), negotiated, path_ids=ids
+            )
+    return messages
+
+
+def _split(keys: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
+    """(prefix keys, path ids) of ADD-PATH path keys (4-octet id + prefix key)."""
+    return [key[4:] for key in keys], [int.from_bytes(key[:4]) for key in keys]
 
 
 def end_of_rib(family: Family) -> bytes:

@@ -68,6 +68,11 @@ class PeerState:
     interned: dict[PathAttributes, PathAttributes] = attrs.field(factory=dict)
     export_cache: dict[Path, PathAttributes | None] = attrs.field(factory=dict)
     target: ExportTarget | None = None
+    add_path_send: frozenset[Family] = frozenset()
+    """Families sent with ADD-PATH (RFC 7911, set at session up): their ``adj_out`` keys are
+    path keys and ``pybgp.rib.addpath`` computes them; the others get the best path only."""
+    out_ids: dict[Family, dict[bytes, tuple[int, ...]]] = attrs.field(factory=dict)
+    """ADD-PATH families: prefix key -> the path ids sent for it."""
 
     def receive_families(self) -> frozenset[Family]:
         """Families accepted from the peer (negotiated, configured, not disabled)."""
@@ -96,12 +101,16 @@ class PeerState:
         self.interned.clear()
         self.export_cache.clear()
         self.target = None
+        self.add_path_send = frozenset()
+        self.out_ids.clear()
 
     def session_lost(self) -> None:
         """The session went down but the peer is restarting (RFC 4724 §4.2): forget what was
         sent and the session's caches; keep the Adj-RIB-In (the caller marks it stale)."""
         self.up = False
         self.adj_out.clear()
+        self.add_path_send = frozenset()
+        self.out_ids.clear()
         self.held_end_of_rib.clear()
         self.disabled.clear()
         self.import_cache.clear()
@@ -166,6 +175,8 @@ class PeerState:
     def export_changes(self, groups: Sequence[ChangeGroup], is_client: IsClient) -> list[bytes]:
         """Apply best-path changes to the Adj-RIB-Out; the UPDATEs carrying the difference."""
         families = self.send_families()
+        if self.add_path_send:
+            families -= self.add_path_send  # pybgp.rib.addpath sends those
         announce: dict[Family, dict[PathAttributes, list[bytes]]] = {}
         withdraw: dict[Family, list[bytes]] = {}
         for family, keys, best in _final_states(groups, families):

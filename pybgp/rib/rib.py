@@ -25,6 +25,8 @@ what was not re-announced.
 This module is over 800 lines on purpose: the entry points share the hot loops
 (``_install``, ``_withdraw_accepted``) and the pending-change queue, which stay in one class
 so that a million-prefix load pays no extra indirection.
+
+ADD-PATH (RFC 7911) lives in ``addpath``; without it a peer takes the same code as before.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import cast
 
 import attrs
 
+from pybgp.rib import addpath
 from pybgp.rib.count import PrefixCount
 from pybgp.rib.decision import BestPathReason
 from pybgp.rib.export import end_of_rib
@@ -103,6 +106,14 @@ class Rib:
     _origin_paths: dict[tuple[object, ...], Path] = attrs.field(init=False, factory=dict)
     _pending: list[ChangeGroup] = attrs.field(init=False, factory=list)
     _notes: list[str] = attrs.field(init=False, factory=list)
+    _path_ids: addpath.PathIds = attrs.field(init=False, factory=addpath.PathIds)
+    _touched: list[tuple[Family, Sequence[bytes], str | None]] | None = attrs.field(
+        init=False, default=None
+    )
+    """(family, prefixes, source peer or None) whose candidates changed, kept only while a
+    peer gets ADD-PATH (RFC 7911): its paths follow every candidate, not only the selected
+    ones. A path's source never gets it back, so its own announcements are skipped for it.
+    None = no peer gets ADD-PATH."""
     hold_end_of_rib: bool = attrs.field(init=False, default=False)
     """True while our selection is deferred after a graceful restart (RFC 4724 §4.1): the
     initial table goes out, its End-of-RIB waits for :meth:`release_end_of_rib`."""
@@ -180,12 +191,22 @@ class Rib:
         peer = self._peers[peer_id]
         if peer.up:
             self._drop_peer_routes(peer)  # a new session replaces the old one
+        for family, table in list(peer.adj_in.items()):
+            if table.add_path != (family in negotiated.add_path_receive):
+                # Routes kept over a restart (graceful restart) under the other ADD-PATH mode
+                # have keys of the other form: they go, the new session re-sends them.
+                self._withdraw_accepted(family, table, list(table.routes))
+                del peer.adj_in[family]
+                peer.stale.pop(family, None)
+                peer.restart_stale.discard(family)
         output = self._flush()  # before this peer counts as up: its table follows in full
         peer.up = True
         peer.negotiated = negotiated
         peer.router_id = router_id
         peer.route_refresh = route_refresh or enhanced_route_refresh
         peer.enhanced_route_refresh = enhanced_route_refresh
+        peer.add_path_send = negotiated.add_path_send & peer.send_families()
+        self._watch_candidates()
         messages: list[bytes] = []
         for family in sorted(peer.send_families()):
             messages += self._resend(peer, family, diff=False)
@@ -233,6 +254,7 @@ class Rib:
         for family in sorted(kept):
             self._mark_stale(peer, family)
         self._loc.forget()
+        self._watch_candidates()
         return self._flush()
 
     def flush_stale(self, peer_id: str, families: Iterable[Family]) -> RibOutput:
@@ -383,38 +405,45 @@ class Rib:
         mp_reach = attributes.mp_reach
         mp_unreach = attributes.mp_unreach
         accept = peer.receive_families()
+        multi = peer.negotiated.add_path_receive
+        if multi:  # RFC 7911 §3: (prefix, path id) names a path: path keys
+            withdrawn, nlri, unreach_keys, reach_keys = addpath.update_keys(update, multi)
+        else:
+            withdrawn, nlri = update.withdrawn, update.nlri
+            unreach_keys = mp_unreach.withdrawn if mp_unreach is not None else ()
+            reach_keys = mp_reach.nlri if mp_reach is not None else ()
         if action >= ErrorAction.TREAT_AS_WITHDRAW:
             # RFC 7606 §2: treat-as-withdraw: every NLRI of the UPDATE is withdrawn.
             if result.issues:
                 self._notes.append(f"peer {peer_id}: " + "; ".join(result.issues))
             if IPV4_UNICAST in accept:
-                self._withdraw_keys(peer, IPV4_UNICAST, update.withdrawn)
-                self._withdraw_keys(peer, IPV4_UNICAST, update.nlri)
-            for mp in (mp_unreach, mp_reach):
-                if mp is not None and (mp.afi, mp.safi) in accept:
-                    keys = mp.withdrawn if mp is mp_unreach else mp.nlri  # type: ignore[union-attr]
-                    self._withdraw_keys(peer, (mp.afi, mp.safi), keys)
+                self._withdraw_keys(peer, IPV4_UNICAST, withdrawn)
+                self._withdraw_keys(peer, IPV4_UNICAST, nlri)
+            if mp_unreach is not None and (mp_unreach.afi, mp_unreach.safi) in accept:
+                self._withdraw_keys(peer, (mp_unreach.afi, mp_unreach.safi), unreach_keys)
+            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept:
+                self._withdraw_keys(peer, (mp_reach.afi, mp_reach.safi), reach_keys)
         else:
             if IPV4_UNICAST in accept:
-                if update.withdrawn:
-                    self._withdraw_keys(peer, IPV4_UNICAST, update.withdrawn)
-                if update.nlri and attributes.next_hop is not None:
+                if withdrawn:
+                    self._withdraw_keys(peer, IPV4_UNICAST, withdrawn)
+                if nlri and attributes.next_hop is not None:
                     self._announce(
                         peer,
                         IPV4_UNICAST,
-                        update.nlri,
+                        nlri,
                         attributes,
                         attributes.next_hop.address,
                         None,
                     )
             if mp_unreach is not None and (mp_unreach.afi, mp_unreach.safi) in accept:
                 family = (mp_unreach.afi, mp_unreach.safi)
-                self._withdraw_keys(peer, family, mp_unreach.withdrawn)
-            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept and mp_reach.nlri:
+                self._withdraw_keys(peer, family, unreach_keys)
+            if mp_reach is not None and (mp_reach.afi, mp_reach.safi) in accept and reach_keys:
                 family = (mp_reach.afi, mp_reach.safi)
                 hops = mp_reach.next_hops
                 link_local = hops[1] if len(hops) > 1 and isinstance(hops[1], IPv6Address) else None
-                self._announce(peer, family, mp_reach.nlri, attributes, hops[0], link_local)
+                self._announce(peer, family, reach_keys, attributes, hops[0], link_local)
         self._note_ignored(peer, update, accept)
         return self._flush()
 
@@ -466,11 +495,12 @@ class Rib:
                 yield _route_entry(fam, prefix, entry)
 
     def adj_rib_out(self, peer_id: str, family: Family) -> dict[bytes, PathAttributes]:
-        """What was sent to a peer (a copy)."""
+        """What was sent to a peer (a copy); path keys in a family sent with ADD-PATH."""
         return dict(self._peers[peer_id].adj_out.get(family, {}))
 
     def adj_rib_in(self, peer_id: str, family: Family) -> dict[bytes, Path]:
-        """A peer's accepted (post-policy) routes (a copy)."""
+        """A peer's accepted (post-policy) routes (a copy). In a family received with ADD-PATH
+        the keys are path keys (4-octet path id + prefix key, ``pybgp.rib.addpath``)."""
         table = self._peers[peer_id].adj_in.get(family)
         return dict(table.routes) if table is not None else {}
 
@@ -521,7 +551,10 @@ class Rib:
     def _adj_in(self, peer: PeerState, family: Family) -> AdjRibIn:
         table = peer.adj_in.get(family)
         if table is None:
-            table = AdjRibIn(received={} if peer.keeps_received(self.options) else None)
+            table = AdjRibIn(
+                received={} if peer.keeps_received(self.options) else None,
+                add_path=family in peer.negotiated.add_path_receive,
+            )
             peer.adj_in[family] = table
         return table
 
@@ -565,15 +598,16 @@ class Rib:
         attributes: PathAttributes,
         next_hop: IPv4Address | IPv6Address,
         link_local: IPv6Address | None,
+        path_id: int = 0,
     ) -> Path:
-        key = (attributes, next_hop, link_local)
+        key = (attributes, next_hop, link_local, path_id)
         path = peer.paths.get(key)
         if path is None:
             path = Path(
                 peer.info.peer_id,
                 attributes,
                 next_hop,
-                0,
+                path_id,
                 peer.info.ibgp,
                 peer.router_id,
                 peer.info.address,
@@ -597,7 +631,23 @@ class Rib:
             stale.difference_update(keys)  # re-announced: fresh again
         base, loop = self._normalise(peer, raw)
         table = self._adj_in(peer, family)
-        path = self._path(peer, base, next_hop, link_local)
+        if table.add_path:
+            # One Path per path id (RFC 7911).
+            for path_id, same in addpath.by_path_id(keys).items():
+                path = self._path(peer, base, next_hop, link_local, path_id)
+                self._accept(peer, family, table, same, path, loop)
+            return
+        self._accept(peer, family, table, keys, self._path(peer, base, next_hop, link_local), loop)
+
+    def _accept(
+        self,
+        peer: PeerState,
+        family: Family,
+        table: AdjRibIn,
+        keys: Sequence[bytes],
+        path: Path,
+        loop: str | None,
+    ) -> None:
         if table.received is not None:
             received = table.received
             for key in keys:
@@ -606,7 +656,7 @@ class Rib:
             self._notes.append(f"peer {peer.info.peer_id}: {len(keys)} prefixes rejected: {loop}")
             self._reject(peer, family, table, keys)
             return
-        own = own_next_hop(peer.info, next_hop)
+        own = own_next_hop(peer.info, path.next_hop)
         if own is not None:
             # RFC 4271 §6.3: ignored, no NOTIFICATION; the UPDATE replaces any earlier route
             # of these prefixes, so that one goes too (as BIRD does). Logged once per UPDATE.
@@ -631,8 +681,9 @@ class Rib:
         by_path: dict[Path, list[bytes]] = {}
         rejected: list[bytes] = []
         peer_id = peer.info.peer_id
+        skip = 4 if table.add_path else 0  # path keys: the prefix follows the path id
         for key in keys:
-            route = make_route(family, key, path.attributes, path.next_hop, peer_id)
+            route = make_route(family, key[skip:], path.attributes, path.next_hop, peer_id)
             after = policy(route)
             if after is None:
                 rejected.append(key)
@@ -642,7 +693,9 @@ class Rib:
                 chosen = path
             else:
                 attributes = peer.interned.setdefault(attributes, attributes)
-                chosen = self._path(peer, attributes, next_hop, path.link_local_next_hop)
+                chosen = self._path(
+                    peer, attributes, next_hop, path.link_local_next_hop, path.path_id
+                )
             by_path.setdefault(chosen, []).append(key)
         for chosen, chosen_keys in by_path.items():
             self._install(family, table, chosen_keys, chosen)
@@ -667,6 +720,12 @@ class Rib:
         batch = dict.fromkeys(keys, p)
         if len(batch) != len(keys):
             keys = list(batch)  # the same prefix twice in one UPDATE
+        if self._touched is not None:
+            self._touch(family, table, keys, p.peer_id)
+        if table.add_path:
+            candidates = self._install_candidates
+            addpath.install(family, routes, loc, self._loc, candidates, keys, p, self._pending)
+            return
         if routes.keys().isdisjoint(batch):
             # Nothing of this batch known from this peer: the whole batch in C-level calls.
             routes.update(batch)
@@ -773,6 +832,12 @@ class Rib:
         loc = self._loc.table(family)
         pending = self._pending
         transition = self._loc.transition
+        if self._touched is not None:
+            keys = list(keys)
+            self._touch(family, table, keys, None)
+        if table.add_path:
+            addpath.withdraw(family, routes, loc, transition, keys, pending)
+            return
         gone: dict[Path, list[bytes]] = {}
         other: dict[int, list[bytes]] = {}
         seen: dict[int, Change] = {}
@@ -807,6 +872,8 @@ class Rib:
             pending.append((family, same, *seen[ident]))
 
     def _change(self, family: Family, key: bytes, old: Path | None, new: Path | None) -> None:
+        if self._touched is not None:
+            self._touched.append((family, (key,), None))
         result = self._loc.change(self._loc.table(family), key, old, new)
         if result is not None:
             self._pending.append((family, (key,), *result))
@@ -845,6 +912,19 @@ class Rib:
             self._withdraw_accepted(family, table, list(table.routes))
         peer.reset()
         self._loc.forget()
+        self._watch_candidates()
+
+    def _watch_candidates(self) -> None:
+        """Record touched prefixes (``_touched``) only while some peer gets ADD-PATH."""
+        watch = any(peer.up and peer.add_path_send for peer in self._peers.values())
+        self._touched = (self._touched or []) if watch else None
+
+    def _touch(
+        self, family: Family, table: AdjRibIn, keys: Sequence[bytes], source: str | None
+    ) -> None:
+        assert self._touched is not None
+        prefixes = [key[4:] for key in keys] if table.add_path else keys
+        self._touched.append((family, prefixes, source))
 
     def _disable_family(self, peer: PeerState, family: Family, issues: Sequence[str]) -> None:
         """RFC 7606 §2 AFI/SAFI disable: drop the family's routes and ignore it from now on."""
@@ -879,7 +959,14 @@ class Rib:
 
     def _resend(self, peer: PeerState, family: Family, *, diff: bool) -> list[bytes]:
         loc = self._loc.tables.get(family, {})
+        if family in peer.add_path_send:
+            keys = addpath.resend_keys(peer, family, loc, diff=diff)
+            return self._export_paths(peer, family, keys)
         return peer.resend_table(family, loc, self._is_client, diff=diff)
+
+    def _export_paths(self, peer: PeerState, family: Family, keys: Iterable[bytes]) -> list[bytes]:
+        loc, med = self._loc.tables.get(family, {}), self.options.always_compare_med
+        return addpath.export_paths(peer, family, keys, loc, self._path_ids, self._is_client, med)
 
     def _is_client(self, peer_id: str) -> bool:
         peer = self._peers.get(peer_id)
@@ -893,10 +980,17 @@ class Rib:
         debug = tuple(self._debug)
         self._debug.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
-        if groups:
+        touched = self._touched or ()
+        if touched:
+            self._touched = []
+        if groups or touched:
             for peer_id, peer in self._peers.items():
                 if peer.up:
-                    sent = peer.export_changes(groups, self._is_client)
+                    sent = peer.export_changes(groups, self._is_client) if groups else []
+                    for family in sorted(peer.add_path_send) if touched else ():
+                        keys = addpath.touched_for(touched, family, peer_id)
+                        if keys:
+                            sent += self._export_paths(peer, family, keys)
                     if sent:
                         messages[peer_id] = tuple(sent)
         return RibOutput(ChangeList(groups), messages, notes, debug_notes=debug)

@@ -4,7 +4,8 @@ Layout (chosen for a million prefixes; see ``benchmarks/ingest_core.py``):
 
 * prefix keys are the RFC 4271 §4.3 NLRI bytes (``pybgp.wire.nlri``);
 * an Adj-RIB-In is ``dict[prefix key, Path]``, the Path shared by all prefixes of one
-  (peer, attribute set);
+  (peer, attribute set); a family received with ADD-PATH keys it by path key (path id +
+  prefix key, ``pybgp.rib.addpath``) and shares one Path per (peer, attribute set, path id);
 * a Loc-RIB entry is the Path itself when one peer knows the prefix (the common case: no tuple,
   no per-prefix object), or a tuple ``(reason, selected_count, path, path, ...)`` holding every
   candidate with the selected ones (best, then ECMP members) first; such tuples are shared
@@ -62,6 +63,10 @@ class AdjRibIn:
     """Pre-policy copy, kept with soft reconfiguration inbound."""
     rejected: set[bytes] = attrs.field(factory=set)
     """Received but rejected (loop prevention or import policy); kept for the counters."""
+    add_path: bool = False
+    """Received with ADD-PATH (RFC 7911): every key above is a *path key*, the 4-octet path id
+    then the prefix key (the NLRI as it came on the wire), so a peer keeps one path per id
+    (see ``pybgp.rib.addpath``); counts are then paths, not prefixes."""
 
     @property
     def received_count(self) -> int:

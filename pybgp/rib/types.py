@@ -51,6 +51,10 @@ class PeerInfo:
     export_policy: PolicyCallable | None = attrs.field(default=None, eq=False)
     soft_reconfiguration_inbound: bool = False
     """Keep the pre-policy Adj-RIB-In so that a new import policy is applied without a refresh."""
+    add_paths_send: int = 1
+    """Paths per prefix sent in the families negotiated for ADD-PATH send (RFC 7911): 0 = every
+    path the export rules let through, N = the first N in decision order. Families without
+    ADD-PATH send get the best path only, whatever this says."""
     role: int | None = None
     """Our RFC 9234 role towards this (eBGP) peer, a ``Role`` value; None = no role, no OTC
     procedures (RFC 9234 §5, see ``pybgp.rib.receive``)."""

@@ -198,6 +198,10 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
         families=config.family_set,
         timers=timers,
         extended_message=True,
+        # RFC 7911 §4: offered for every family of the peer; negotiate() keeps those the
+        # peer offered the other direction for.
+        add_path_send=config.family_set if config.add_paths_send != "best" else frozenset(),
+        add_path_receive=config.family_set if config.add_paths_receive else frozenset(),
         role=config.role_code,
     )
 
@@ -236,6 +240,7 @@ def peer_info(
         families=config.family_set,
         allow_own_as=section.allow_own_as if config.allow_own_as is None else config.allow_own_as,
         max_prefixes=config.max_prefixes,
+        add_paths_send=config.add_paths_send_count,
         role=config.role_code,
         import_policy=import_policy,
         export_policy=export_policy,

@@ -284,9 +284,11 @@ def test_unknown_keys_are_errors(data: dict[str, Any], path: str) -> None:
 
 
 def test_unknown_key_suggests_the_closest_one() -> None:
-    assert fails(with_peer(adress="10.0.0.2")).startswith(
-        "peers[0].adress: unknown key (did you mean 'address'? expected one of: address, "
+    message = fails(with_peer(adress="10.0.0.2"))
+    assert message.startswith(
+        "peers[0].adress: unknown key (did you mean 'address'? expected one of: "
     )
+    assert " address, " in message
     assert "did you mean" not in fails(with_peer(zzz=1))
 
 

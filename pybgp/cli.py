@@ -119,6 +119,14 @@ def _print_status(status: dict[str, Any]) -> None:
         f"Loc-RIB: {rib}; kernel: {kernel.get('installed', 0)} installed, "
         f"{kernel.get('failed', 0)} failed"
     )
+    datastore = status.get("datastore")
+    if datastore:
+        error = f" ({datastore.get('last_error')})" if datastore.get("state") != "in-sync" else ""
+        print(
+            f"datastore: {datastore.get('type')} {datastore.get('endpoint') or '-'} node "
+            f"{datastore.get('node')}: {datastore.get('state')} since {datastore.get('since')}, "
+            f"revision {datastore.get('revision')}{error}"
+        )
     header = ("PEER ADDRESS", "AS", "PEER TYPE", "STATE", "SINCE", "RCVD/ACPT/ADV", "INFO")
     rows = [
         (

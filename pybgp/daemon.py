@@ -36,6 +36,14 @@ def run_from_file(path: str, log_format: str | None = None, log_level: str | Non
         print(f"{path}: {exc}" if exc.key_path else str(exc), file=sys.stderr)
         return 2
     setup_logging(log_level or config.logging.level, log_format or config.logging.format)
+    if config.datastore is not None:
+        from pybgp.datastore.etcd import EtcdError, import_client
+
+        try:
+            import_client()
+        except EtcdError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
     try:
         asyncio.run(Daemon(config, Path(path)).run())
     except ControlError as exc:
@@ -57,17 +65,39 @@ class Daemon:
         self.event_loop_lag = 0.0
         self._stop = asyncio.Event()
         self._reloading: asyncio.Task[str] | None = None
+        self.datastore: Any = None
+        """The :class:`~pybgp.datastore.agent.DatastoreAgent` with ``[datastore]``, else None."""
 
     def status(self) -> dict[str, Any]:
         """The ``pybgp status --json`` document."""
         document = status_snapshot(self.speaker)
         document["event_loop_lag"] = round(self.event_loop_lag, 6)
+        if self.datastore is not None:
+            document["datastore"] = self.datastore.status()
         return document
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or :meth:`stop`)."""
         loop = asyncio.get_running_loop()
+        follow: asyncio.Task[None] | None = None
+        if self.config.datastore is not None:
+            from pybgp.datastore.agent import DatastoreAgent
+
+            self.datastore = DatastoreAgent(self.config.datastore, self.config)
+            start = asyncio.create_task(self.datastore.start())
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, start.cancel)
+            try:
+                self.config = await start
+            except asyncio.CancelledError:
+                log.info("stopped before the datastore answered")
+                return
+            self.speaker = Speaker(self.config)
         async with self.speaker:
+            if self.datastore is not None:
+                follow = asyncio.create_task(
+                    self.datastore.follow(self._apply_datastore), name="pybgp-datastore"
+                )
             control = ControlServer(
                 self.config.speaker.control_socket,
                 {"status": self._status, "routes": self._routes, "reload": self._reload_cmd},
@@ -100,6 +130,10 @@ class Daemon:
                 lag.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await lag
+                if follow is not None:
+                    follow.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follow
                 if self._reloading is not None:
                     with contextlib.suppress(Exception):
                         await self._reloading
@@ -129,9 +163,20 @@ class Daemon:
             message = f"reload refused, keeping the running config: {where}{exc}"
             log.error("%s", message)
             return message
-        summary = await self.speaker.apply_config(new)
-        self.config = new
+        if self.datastore is not None:
+            summary = await self._apply_datastore(self.datastore.rebase(new))
+        else:
+            summary = await self.speaker.apply_config(new)
+            self.config = new
         log.info("config reloaded: %s", summary)
+        return summary
+
+    async def _apply_datastore(self, config: SpeakerConfig) -> str:
+        """Apply the file merged with the datastore (a datastore change or a reload)."""
+        from pybgp.datastore.apply import apply_datastore_config
+
+        summary = await apply_datastore_config(self.speaker, config)
+        self.config = self.speaker.config
         return summary
 
     async def _status(self, request: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from pybgp.config.datastore import parse_datastore
 from pybgp.config.filters import (
     FilterAction,
     FilterConfig,
@@ -39,6 +40,7 @@ from pybgp.config.filters import (
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
+    ROLE_NAMES,
     ConfigError,
     DynamicPeerConfig,
     KernelConfig,
@@ -92,7 +94,7 @@ def _describe(value: object) -> str:
 
 def _fields(cls: type) -> tuple[str, ...]:
     """The TOML keys of a config class: its attrs fields, minus those that are not keys."""
-    return tuple(f.name for f in attrs.fields(cls) if f.name != "from_range")
+    return tuple(f.name for f in attrs.fields(cls) if f.name not in ("from_range", "pools"))
 
 
 class _Table:
@@ -343,12 +345,17 @@ def _large_communities(table: _Table, name: str) -> tuple[tuple[int, int, int], 
 # sections
 
 
-def _parse_speaker(value: object) -> SpeakerSection:
+def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSection:
     table = _Table(value, "speaker", _fields(SpeakerSection))
-    asn = _asn(table, "asn")
-    router_id = table.address("router_id", version=4)
+    # With [datastore], asn 0 and router id 0.0.0.0 stand for "from the datastore".
+    asn = 0 if identity_optional and not table.has("asn") else _asn(table, "asn")
+    router_id = (
+        IPv4Address(0)
+        if identity_optional and not table.has("router_id")
+        else table.address("router_id", version=4)
+    )
     # RFC 6286 §2.1: the BGP Identifier is a non-zero 32-bit value.
-    if int(router_id) == 0:
+    if int(router_id) == 0 and not identity_optional:
         raise ConfigError(table.key("router_id"), "0.0.0.0 is not a valid router id (RFC 6286)")
     listen = table.string("listen_address", "0.0.0.0").strip()
     if listen:
@@ -427,6 +434,11 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
             if name in families[:i]:
                 raise ConfigError(f"{table.key('families')}[{i}]", f"{name!r} is listed twice")
     hold_time = _hold_time(table, "hold_time", None)
+    role = table.choice("role", "", ("", *ROLE_NAMES))
+    # RFC 9234 §4: roles describe eBGP relationships; BIRD refuses them on iBGP sessions too.
+    if role and asn == speaker.asn:
+        raise ConfigError(table.key("role"), f"RFC 9234 roles are for eBGP peers only (asn "
+                                             f"{asn} is speaker.asn: an iBGP peer)")
     filters: dict[str, tuple[str, ...]] = {}
     for direction in ("import_filters", "export_filters"):
         names = table.strings(direction)
@@ -452,6 +464,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "multihop": table.integer("multihop", None, low=1, high=255),
         "allow_own_as": table.integer("allow_own_as", None, low=0, high=255),
         "description": table.string("description", ""),
+        "role": role,
         **filters,
     }
 
@@ -658,9 +671,14 @@ def _parse_metrics(value: object) -> MetricsConfig:
 def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     """Validate a parsed TOML document (see :func:`pybgp.config.parse_config`)."""
     top = _Table(data, "", _fields(SpeakerConfig))
-    if not top.has("speaker"):
+    datastore = None
+    if top.has("datastore"):
+        datastore = parse_datastore(top.raw("datastore"))
+    if not top.has("speaker") and datastore is None:
         raise ConfigError("speaker", "missing required table [speaker] (asn, router_id)")
-    speaker = _parse_speaker(top.raw("speaker"))
+    speaker = _parse_speaker(
+        top.raw("speaker") if top.has("speaker") else {}, identity_optional=datastore is not None
+    )
 
     filters: list[FilterConfig] = []
     for path, value in top.tables("filters"):
@@ -713,6 +731,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
+        datastore=datastore,
     )
 
 

@@ -34,13 +34,15 @@ from pybgp.config.filters import (
     parse_community,
     parse_large_community,
 )
-from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, Role
 
 __all__ = [
     "ACCEPT_UNMATCHED",
     "FAMILY_NAMES",
     "PEER_TYPES",
+    "ROLE_NAMES",
     "ConfigError",
+    "DatastoreConfig",
     "DynamicPeerConfig",
     "Filter",
     "FilterAction",
@@ -72,6 +74,14 @@ FAMILY_NAMES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
 """The values allowed in ``families``."""
 
 PEER_TYPES = ("mesh", "global", "node-specific", "route-reflector", "rr-client")
+ROLE_NAMES: dict[str, Role] = {
+    "provider": Role.PROVIDER,
+    "customer": Role.CUSTOMER,
+    "peer": Role.PEER,
+    "rs": Role.ROUTE_SERVER,
+    "rs-client": Role.ROUTE_SERVER_CLIENT,
+}
+"""The ``role`` key's values and their RFC 9234 §4.1 codes."""
 """The values allowed in a peer's ``type`` (a label for ``pybgp status``)."""
 
 
@@ -213,10 +223,21 @@ class SessionOptions:
     description: str = ""
     """Free text shown by ``pybgp status``."""
 
+    role: str = ""
+    """Our RFC 9234 BGP role towards this eBGP peer: ``"provider"``, ``"customer"``,
+    ``"peer"``, ``"rs"`` or ``"rs-client"``; "" = none. Sent as the Role capability (a peer
+    whose role does not match is refused, NOTIFICATION 2/11) and drives the OTC attribute
+    (RFC 9234 §5: routes from providers and peers never reach other providers and peers)."""
+
     @property
     def family_set(self) -> frozenset[Family]:
         """``families`` as (AFI, SAFI) pairs."""
         return frozenset(FAMILY_NAMES[name] for name in self.families)
+
+    @property
+    def role_code(self) -> int | None:
+        """``role`` as its RFC 9234 code, None when no role is set."""
+        return ROLE_NAMES[self.role] if self.role else None
 
 
 @attrs.frozen(kw_only=True)
@@ -355,6 +376,11 @@ class KernelConfig:
     """Seconds after start before routes of our protocol left from a previous run and not
     learned again are removed (0 = at once)."""
 
+    pools: tuple[tuple[IPNetwork, str], ...] = ()
+    """Not a TOML key: (pool CIDR, encapsulation) pairs from the datastore (Calico IPPools'
+    ipipMode); a route inside a pool uses the pool's encapsulation (the most specific pool
+    wins), every other route ``encapsulation``."""
+
 
 @attrs.frozen(kw_only=True)
 class LoggingConfig:
@@ -384,6 +410,47 @@ class MetricsConfig:
             return None
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+@attrs.frozen(kw_only=True)
+class DatastoreConfig:
+    """``[datastore]``: peers, blocks and identity from a Calico v3 datastore in etcd."""
+
+    type: str = "etcd"
+    """The datastore kind; only ``"etcd"`` (needs ``pip install pybgp[etcd]``)."""
+
+    endpoints: tuple[str, ...] = ("http://127.0.0.1:2379",)
+    """etcd client URLs (``http://`` or ``https://`` host:port); tried in order."""
+
+    node: str = ""
+    """This node's name in the datastore (``Node`` resource, IPAM affinities)."""
+
+    prefix: str = "/calico"
+    """Key prefix of Calico's data in etcd."""
+
+    ca_file: str = ""
+    """PEM CA bundle to verify etcd's certificate (TLS); ``""`` = the system's."""
+
+    cert_file: str = ""
+    """PEM client certificate for etcd (TLS client auth); needs ``key_file``."""
+
+    key_file: str = ""
+    """PEM private key of ``cert_file``."""
+
+    username: str = ""
+    """etcd user (with ``password``); ``""`` = no authentication."""
+
+    password: str = ""
+    """etcd password of ``username``."""
+
+    timeout: float = 5.0
+    """Seconds an etcd request may take before the link counts as down."""
+
+    reconnect_min: float = 1.0
+    """First reconnect back-off in seconds; it doubles up to ``reconnect_max``."""
+
+    reconnect_max: float = 30.0
+    """Largest reconnect back-off in seconds."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +484,9 @@ class SpeakerConfig:
 
     metrics: MetricsConfig = MetricsConfig()
     """``[metrics]``."""
+
+    datastore: DatastoreConfig | None = None
+    """``[datastore]``: cluster state from etcd (None = none; the file is the whole config)."""
 
     def peer_for(self, address: IPAddress | str) -> PeerConfig | None:
         """The config of the peer at ``address``: a ``[[peers]]`` entry (even a disabled one:

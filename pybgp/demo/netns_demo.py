@@ -145,19 +145,13 @@ def _build(lab: Lab, nodes: list[_Node], out: TextIO) -> None:
     _say(out, f"  switch     {switch}: bridge br0, the network the nodes share")
     for node in nodes:
         lab.namespace(node.namespace.removeprefix(lab.prefix), forwarding=True)
-        lab.veth(node.namespace, "eth0", switch, f"n{node.index}")
-        lab.ip(switch, "link", "set", f"n{node.index}", "master", "br0")
+        lab.plug(node.namespace, "eth0", switch, f"n{node.index}", "br0")
         lab.ip(node.namespace, "addr", "add", f"{node.address}/24", "dev", "eth0")
         # The pod: its own namespace, a veth whose node end owns 169.254.1.1 (Calico style),
         # the pod address as a /32 and a default route through 169.254.1.1.
         lab.namespace(node.pod_namespace.removeprefix(lab.prefix))
         host_side = f"cali{node.index}"
-        lab.veth(node.pod_namespace, "eth0", node.namespace, host_side)
-        lab.ip(node.namespace, "addr", "add", "169.254.1.1/32", "dev", host_side, "scope", "link")
-        lab.ip(node.namespace, "route", "add", f"{node.pod_address}/32", "dev", host_side)
-        lab.ip(node.pod_namespace, "addr", "add", f"{node.pod_address}/32", "dev", "eth0")
-        lab.ip(node.pod_namespace, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
-        lab.ip(node.pod_namespace, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
+        lab.pod(node.namespace, node.pod_namespace, host_side, node.pod_address)
         _say(
             out,
             f"  {node.name:<10} {node.namespace}: eth0 {node.address}/24, pod block {node.block}, "

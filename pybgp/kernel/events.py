@@ -39,6 +39,20 @@ class KernelSyncOptions:
     retry_initial: float = 1.0
     retry_max: float = 60.0
     afis: tuple[int, ...] = (1, 2)
+    pools: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Encapsulation], ...] = ()
+    """Per-pool encapsulation (Calico IPPools from the datastore): a route inside a pool
+    uses the pool's mode (the most specific pool wins), every other route ``encapsulation``."""
+
+    def encapsulation_for(
+        self, network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    ) -> Encapsulation:
+        """The encapsulation of a route to ``network``."""
+        best: tuple[int, Encapsulation] | None = None
+        for pool, mode in self.pools:
+            inside = pool.version == network.version and network.subnet_of(pool)  # type: ignore[arg-type]
+            if inside and (best is None or pool.prefixlen > best[0]):
+                best = (pool.prefixlen, mode)
+        return self.encapsulation if best is None else best[1]
 
     @classmethod
     def from_config(cls, kernel: object, **more: Any) -> KernelSyncOptions:
@@ -52,6 +66,9 @@ class KernelSyncOptions:
                 values[name] = getattr(kernel, name)
         if hasattr(kernel, "encapsulation"):
             values["encapsulation"] = Encapsulation(str(kernel.encapsulation))
+        if getattr(kernel, "pools", ()):
+            pools = getattr(kernel, "pools", ())
+            values["pools"] = tuple((net, Encapsulation(mode)) for net, mode in pools)
         source = getattr(kernel, "source_address", None)
         if isinstance(source, ipaddress.IPv4Address):
             values["source_ipv4"] = source

@@ -70,6 +70,7 @@ from pybgp.kernel.events import (
     SyncEvent,
     SyncEventCallback,
 )
+from pybgp.wire.nlri import network_from_prefix
 
 log = logging.getLogger("pybgp.kernel")
 
@@ -172,7 +173,7 @@ class KernelSync:
         self._reevaluate = False
         self._resync = False
         self._connected = ConnectedSubnets()
-        self._decisions: dict[int, dict[tuple[IPAddress, ...], KernelForm | Unusable]] = {
+        self._decisions: dict[int, dict[tuple[object, ...], KernelForm | Unusable]] = {
             AFI_IPV4: {},
             AFI_IPV6: {},
         }
@@ -425,16 +426,20 @@ class KernelSync:
                 options.protocol,
                 None,
             )
+        mode = options.encapsulation
+        if options.pools:  # per-pool encapsulation (datastore): the mode is part of the key
+            mode = options.encapsulation_for(network_from_prefix(prefix, afi))
         decisions = self._decisions[afi]
-        form = decisions.get(given)
+        cache = given if mode is options.encapsulation else (mode, *given)
+        form = decisions.get(cache)
         if form is None:
             version = 6 if afi == AFI_IPV6 else 4
             if any(hop.version != version for hop in given):
                 return "next hop of the other address family (RFC 8950) is not supported"
-            form = decide(options.encapsulation, given, self._connected, options.tunnel_device)
+            form = decide(mode, given, self._connected, options.tunnel_device)
             if len(decisions) >= 65536:  # one entry per next-hop set: bounded anyway
                 decisions.clear()
-            decisions[given] = form
+            decisions[cache] = form
         if not isinstance(form, KernelForm):
             return form.reason
         return KernelRoute(
@@ -840,6 +845,16 @@ class KernelSync:
                 raise
             except Exception:  # never let the task die: log and carry on
                 log.exception("kernel sync follow-up failed")
+
+    async def set_pools(self, kernel: object) -> None:
+        """Take the per-pool encapsulation of a changed ``[kernel]`` config (pools from the
+        datastore) and re-decide every route: those whose kernel form changed are replaced."""
+        pools = KernelSyncOptions.from_config(kernel).pools
+        if pools == self.options.pools:
+            return
+        self.options = attrs.evolve(self.options, pools=pools)
+        self._decisions = {AFI_IPV4: {}, AFI_IPV6: {}}
+        await self._replan(set(self._inputs))
 
     async def service(self) -> None:
         """Carry out what kernel notifications asked for (drift repairs, re-decisions after

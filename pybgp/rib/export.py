@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv6Address
 import attrs
 
 from pybgp.rib.paths import Path
+from pybgp.rib.receive import otc_blocks_export, otc_to_add
 from pybgp.rib.types import PeerInfo
 from pybgp.wire.aspath import to_two_octet
 from pybgp.wire.attributes import (
@@ -138,6 +139,13 @@ def export_attributes(
         ]
         if not originated:
             drop.append(AttributeCode.MULTI_EXIT_DISC)
+        # RFC 9234 §5 egress (eBGP peers with a role): OTC routes go only to customers (and
+        # RS clients); OTC = our AS is added towards customers, peers and RS clients.
+        if otc_blocks_export(info, a):
+            return None
+        otc = otc_to_add(info, target.local_as, a)
+        if otc is not None:
+            add.append(otc)
         self_hop = originated or info.next_hop_self or not info.keep_original_next_hop
     next_hop = _local_next_hop(target, family) if self_hop else path.next_hop
     if family == IPV4_UNICAST:

@@ -31,6 +31,7 @@ from pybgp.rib.export import end_of_rib
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.policy import apply_route, make_route
+from pybgp.rib.receive import otc_ingress, own_next_hop
 from pybgp.rib.table import (
     AdjRibIn,
     Change,
@@ -86,6 +87,7 @@ class Rib:
     _origin_paths: dict[tuple[object, ...], Path] = attrs.field(init=False, factory=dict)
     _pending: list[ChangeGroup] = attrs.field(init=False, factory=list)
     _notes: list[str] = attrs.field(init=False, factory=list)
+    _debug: list[str] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         self._loc = LocRib(self.options.always_compare_med, self.options.multipath)
@@ -114,6 +116,26 @@ class Rib:
             for family in sorted(peer.send_families()):
                 messages += self._resend(peer, family, diff=True)
         return _merge(output, info.peer_id, messages)
+
+    def set_cluster_id(self, cluster_id: IPv4Address | None) -> RibOutput:
+        """Become, or stop being, a route reflector (RFC 4456 §7) without resetting a session.
+
+        Every established peer's Adj-RIB-Out is recomputed with the new CLUSTER_ID and only
+        the difference is sent; mark the clients with :meth:`add_peer` (``info`` with
+        ``route_reflector_client``) afterwards, which again sends only the difference.
+        """
+        self.cluster_id = cluster_id
+        output = self._flush()
+        for peer in self._peers.values():
+            peer.cluster_id = cluster_id
+            peer.target = None
+            peer.export_cache.clear()
+            if peer.up:
+                messages: list[bytes] = []
+                for family in sorted(peer.send_families()):
+                    messages += self._resend(peer, family, diff=True)
+                output = _merge(output, peer.info.peer_id, messages)
+        return output
 
     def remove_peer(self, peer_id: str) -> RibOutput:
         """Forget a peer, withdrawing its routes from everyone else."""
@@ -399,8 +421,9 @@ class Rib:
             base = base.without(AttributeCode.LOCAL_PREF)  # RFC 4271 §5.1.5: ignored from eBGP
         if not peer.negotiated.four_octet_as:
             base = merge_as4_path(base)  # RFC 6793 §4.2.3
+        base, leak = otc_ingress(peer.info, base)  # RFC 9234 §5 (eBGP peers with a role)
         base = peer.interned.setdefault(base, base)
-        result = (base, self._loop(peer, base))
+        result = (base, leak or self._loop(peer, base))
         if raw.mp_reach is None and raw.mp_unreach is None:
             # Classic attribute sets repeat (the codec interns them); MP ones carry NLRI.
             peer.import_cache[raw] = result
@@ -465,6 +488,13 @@ class Rib:
                 received[key] = path
         if loop is not None:
             self._notes.append(f"peer {peer.info.peer_id}: {len(keys)} prefixes rejected: {loop}")
+            self._reject(peer, family, table, keys)
+            return
+        own = own_next_hop(peer.info, next_hop)
+        if own is not None:
+            # RFC 4271 §6.3: ignored, no NOTIFICATION; the UPDATE replaces any earlier route
+            # of these prefixes, so that one goes too (as BIRD does). Logged once per UPDATE.
+            self._debug.append(f"peer {peer.info.peer_id}: {len(keys)} prefixes ignored: {own}")
             self._reject(peer, family, table, keys)
             return
         policy = peer.info.import_policy
@@ -694,7 +724,7 @@ class Rib:
                 by_path.setdefault(path, []).append(key)
             for path, keys in by_path.items():
                 loop = self._loop(peer, path.attributes)
-                if loop is not None:
+                if loop is not None or own_next_hop(peer.info, path.next_hop) is not None:
                     continue
                 policy = peer.info.import_policy
                 if policy is None:
@@ -715,6 +745,8 @@ class Rib:
         self._pending = []
         notes = tuple(self._notes)
         self._notes.clear()
+        debug = tuple(self._debug)
+        self._debug.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
         if groups:
             for peer_id, peer in self._peers.items():
@@ -722,7 +754,7 @@ class Rib:
                     sent = peer.export_changes(groups, self._is_client)
                     if sent:
                         messages[peer_id] = tuple(sent)
-        return RibOutput(ChangeList(groups), messages, notes)
+        return RibOutput(ChangeList(groups), messages, notes, debug_notes=debug)
 
 
 def _route_entry(family: Family, prefix: bytes, entry: Entry) -> RouteEntry:

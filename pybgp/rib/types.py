@@ -50,6 +50,9 @@ class PeerInfo:
     export_policy: PolicyCallable | None = attrs.field(default=None, eq=False)
     soft_reconfiguration_inbound: bool = False
     """Keep the pre-policy Adj-RIB-In so that a new import policy is applied without a refresh."""
+    role: int | None = None
+    """Our RFC 9234 role towards this (eBGP) peer, a ``Role`` value; None = no role, no OTC
+    procedures (RFC 9234 §5, see ``pybgp.rib.receive``)."""
 
     @property
     def ibgp(self) -> bool:
@@ -155,6 +158,9 @@ class RibOutput:
     """peer id -> whole encoded messages (UPDATE, End-of-RIB, ROUTE-REFRESH BoRR/EoRR)."""
     notes: tuple[str, ...] = ()
     """Log lines (rejected paths, disabled families ...)."""
+    debug_notes: tuple[str, ...] = ()
+    """Log lines for the debug level (routes ignored as RFC 4271 §6.3 says, without a log
+    line at the default level: NEXT_HOP = our own address)."""
     exceeded: tuple[str, ...] = ()
     """Peers above their max_prefixes: send Cease 1 (RFC 4486) and drop the session."""
 

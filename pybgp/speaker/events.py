@@ -176,6 +176,7 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
         families=config.family_set,
         timers=timers,
         extended_message=True,
+        role=config.role_code,
     )
 
 
@@ -199,6 +200,7 @@ def peer_info(
         families=config.family_set,
         allow_own_as=section.allow_own_as if config.allow_own_as is None else config.allow_own_as,
         max_prefixes=config.max_prefixes,
+        role=config.role_code,
         import_policy=import_policy,
         export_policy=export_policy,
     )

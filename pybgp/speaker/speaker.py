@@ -310,6 +310,26 @@ class Speaker(ConnectionHandling):
         peer.config = config
         self.set_policies(config.address, *peer_policies(self.config, config))
 
+    def update_peer(self, config: PeerConfig) -> None:
+        """Apply export-side settings of ``config`` (``route_reflector_client``, labels,
+        filters) to its running peer without a reset: only the Adj-RIB-Out difference is
+        sent. Session settings (asn, port, timers...) need ``apply_config``'s reset."""
+        peer = self._peers.get(str(config.address))
+        if peer is None:
+            return
+        peer.config = config
+        peer.info = peer_info(self.config.speaker, config, *peer_policies(self.config, config))
+        self._rib_output(self.rib.add_peer(peer.info))
+
+    def set_cluster_id(self, cluster_id: IPv4Address | None) -> None:
+        """Become, or stop being, a route reflector without resetting sessions (RFC 4456):
+        ``config.speaker.cluster_id`` and the RIB take the new id; mark clients afterwards
+        with :meth:`update_peer`."""
+        self.config = attrs.evolve(
+            self.config, speaker=attrs.evolve(self.config.speaker, cluster_id=cluster_id)
+        )
+        self._rib_output(self.rib.set_cluster_id(cluster_id))
+
     def peers(self) -> tuple[PeerStatus, ...]:
         """Every peer's status (configured and dynamic)."""
         return tuple(self._status(peer) for peer in self._peers.values())
@@ -653,6 +673,8 @@ class Speaker(ConnectionHandling):
                 self._send_updates(peer.main, messages)
         for note in output.notes:
             log.info("%s", note)
+        for note in output.debug_notes:
+            log.debug("%s", note)
         for peer_id in output.exceeded:
             peer = self._peers.get(peer_id)
             if peer is not None:

@@ -187,8 +187,24 @@ def _origin(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     return Origin(value[0], flags)
 
 
+class _ZeroAs(_Malformed):
+    """AS number 0 in AS_PATH or AS4_PATH: the whole UPDATE is malformed (RFC 7607 §2), handled
+    as RFC 7606 says: treat-as-withdraw, also for AS4_PATH (whose other malformations are only
+    attribute discard, RFC 6793 §6), because RFC 7607 makes the UPDATE malformed, not just the
+    attribute. FRR does the same; BIRD discards the AS4_PATH instead."""
+
+
+def _no_zero_as(segments: tuple[AsPathSegment, ...], name: str) -> None:
+    # RFC 7607 §2: "An UPDATE message that contains the AS number of zero in the AS_PATH or
+    # AS4_PATH attribute MUST be considered as malformed" (any peer, any segment type).
+    for seg in segments:
+        if 0 in seg.asns:
+            raise _ZeroAs(f"AS number 0 in {name} (RFC 7607 §2)")
+
+
 def _as_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     segments = decode_as_path_segments(value, 4 if neg.four_octet_as else 2)
+    _no_zero_as(segments, "AS_PATH")
     if neg.peer_as and not neg.ibgp:
         # RFC 5065 §5: confederation segments from outside the confederation (we run none)
         # make a malformed AS_PATH, treat-as-withdraw (RFC 7606 §3 (e)).
@@ -211,8 +227,9 @@ def _as_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
 
 def _next_hop(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     # RFC 4271 §6.3: syntactically incorrect when not a valid host address; treat-as-withdraw
-    # by RFC 7606 §3 (e) (§7.3 covers the length). Semantic checks that need the local
-    # address ("equals our own address": ignore the route, no NOTIFICATION) are the session's.
+    # by RFC 7606 §3 (e) (§7.3 covers the length). The semantic check that needs the session's
+    # local address ("equals our own address": ignore the route, no NOTIFICATION) is the RIB
+    # import's (pybgp.rib.receive), which holds that address in PeerInfo.local_address.
     first = value[0]
     if value == b"\x00\x00\x00\x00" or 224 <= first <= 239 or value == b"\xff\xff\xff\xff":
         raise _Malformed(
@@ -238,7 +255,10 @@ def _aggregator(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     width = 4 if neg.four_octet_as else 2
     if len(value) != width + 4:  # RFC 7606 §7.7: 6 octets, 8 with 4-octet ASNs (RFC 6793)
         raise _Malformed(f"length {len(value)} does not match {width}-octet AS numbers")
-    return Aggregator(int.from_bytes(value[:width], "big"), IPv4Address(value[width:]), flags)
+    asn = int.from_bytes(value[:width], "big")
+    if asn == 0:  # RFC 7607 §2: AS 0 in AGGREGATOR: malformed, attribute discard (RFC 7606 §7.7)
+        raise _Malformed("AS number 0 (RFC 7607 §2)")
+    return Aggregator(asn, IPv4Address(value[width:]), flags)
 
 
 def _communities(value: bytes, flags: int, neg: Negotiated) -> Attribute:
@@ -259,12 +279,18 @@ def _ext_communities(value: bytes, flags: int, neg: Negotiated) -> Attribute:
 
 def _as4_path(value: bytes, flags: int, neg: Negotiated) -> Attribute:
     # Malformed segments raise: attribute discard (RFC 6793 §6, RULES). Confederation segments
-    # are dropped by the decode loop, which logs them (RFC 6793 §6).
-    return As4Path(decode_as_path_segments(value, 4), flags)
+    # are dropped by the decode loop, which logs them (RFC 6793 §6). AS 0 raises _ZeroAs:
+    # treat-as-withdraw (RFC 7607 §2).
+    segments = decode_as_path_segments(value, 4)
+    _no_zero_as(segments, "AS4_PATH")
+    return As4Path(segments, flags)
 
 
 def _as4_aggregator(value: bytes, flags: int, neg: Negotiated) -> Attribute:
-    return As4Aggregator(int.from_bytes(value[:4], "big"), IPv4Address(value[4:]), flags)
+    asn = int.from_bytes(value[:4], "big")
+    if asn == 0:  # RFC 7607 §2: malformed, attribute discard (RFC 6793 §6, RFC 7606 §7.7)
+        raise _Malformed("AS number 0 (RFC 7607 §2)")
+    return As4Aggregator(asn, IPv4Address(value[4:]), flags)
 
 
 def _large_communities(value: bytes, flags: int, neg: Negotiated) -> Attribute:
@@ -518,6 +544,14 @@ def _decode_attributes(data: bytes, neg: Negotiated) -> DecodedAttributes:
             continue
         try:
             attribute = _DECODERS[code](value, flags, neg)
+        except _ZeroAs as exc:
+            # RFC 7607 §2: the UPDATE is malformed; RFC 7606 §7.2 treat-as-withdraw, whatever
+            # the row of AS4_PATH says about its other malformations.
+            st.add(
+                ErrorAction.TREAT_AS_WITHDRAW,
+                f"{rule.name}: {exc.reason}; treat-as-withdraw (RFC 7606 §7.2)",
+            )
+            continue
         except _Malformed as exc:
             _malformed(st, rule, exc.reason, value, raw)
             continue

@@ -119,7 +119,10 @@ class Open:
     ) -> Open:
         """An OPEN for AS ``my_as``: AS_TRANS in the 2-octet field when ``my_as`` needs four
         octets, and a 4-octet AS capability added when none is among ``capabilities``
-        (RFC 6793 §4.1)."""
+        (RFC 6793 §4.1). AS 0 is refused: "A router MUST NOT initiate a connection claiming
+        to be AS 0" (RFC 7607 §2)."""
+        if my_as == 0:
+            raise LocalProtocolError("AS 0 cannot be claimed in an OPEN (RFC 7607 §2)")
         if not any(isinstance(c, FourOctetAsCapability) for c in capabilities):
             capabilities = (*capabilities, FourOctetAsCapability(my_as))
         asn = my_as if my_as <= 0xFFFF else AS_TRANS

@@ -44,6 +44,9 @@ message):
 * RFC 6793 §4.1: AS4_PATH/AS4_AGGREGATOR between 4-octet-AS speakers -> attribute discard;
   §6: malformed AS4_PATH/AS4_AGGREGATOR -> attribute discard; confederation segments in AS4_PATH
   -> those segments dropped, the rest kept.
+* RFC 7607 §2: AS number 0 in AS_PATH or AS4_PATH makes the UPDATE malformed ->
+  treat-as-withdraw (also for AS4_PATH: the UPDATE is malformed, not only the attribute; FRR
+  agrees, BIRD discards the AS4_PATH); AS 0 in AGGREGATOR/AS4_AGGREGATOR -> attribute discard.
 * RFC 4271 §6.3, not revised by RFC 7606: an unrecognized well-known attribute -> session reset
   3/2.
 * §5.4 (typed NLRI) does not arise: only IPv4/IPv6 unicast and multicast NLRI are decoded.

@@ -8,6 +8,10 @@ by pid. ``teardown()`` (idempotent; also run by the context manager, the pytest 
 as a last resort, ``atexit``) kills every tracked process and anything else still running in
 our namespaces, deletes every namespace and checks none is left.
 
+The namespace, veth, bridge, pod and process mechanics are ``pybgp.demo.lab`` (the lab that
+``pybgp demo --netns`` runs in): a ``Topology`` is a :class:`~pybgp.demo.lab.Lab` plus the names
+and observations tests want (nodes, pods, interfaces, addresses, routes, ping, failure dumps).
+
 Only private addresses are meant to be used inside (10.99.0.0/16, fd00:99::/64, pods in
 10.244.0.0/16): the harness never adds anything outside the namespaces it created.
 """
@@ -22,75 +26,27 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .pybgp_proc import ManagedProcess, pid_alive
+from pybgp.demo.lab import Lab, NetnsError, Process, list_namespaces, netns_unavailable
+
+from .pybgp_proc import ManagedProcess
 
 __all__ = ["CommandError", "Node", "Topology", "list_namespaces", "netns_supported"]
 
 IFNAMSIZ = 15
 
-
-class CommandError(subprocess.CalledProcessError):
-    """A command failed; ``str()`` includes its stderr and stdout."""
-
-    def __str__(self) -> str:
-        command = self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
-        return (
-            f"command {command!r} exited with {self.returncode}\n"
-            f"stderr: {(self.stderr or '').strip()}\nstdout: {(self.output or '').strip()[:2000]}"
-        )
-
-
-def _run(
-    argv: Sequence[str],
-    *,
-    check: bool = True,
-    timeout: float = 30.0,
-    env: Mapping[str, str] | None = None,
-    input: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    environment = None
-    if env is not None:
-        environment = dict(os.environ)
-        environment.update(env)
-    result = subprocess.run(
-        list(argv),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=environment,
-        input=input,
-    )
-    if check and result.returncode != 0:
-        raise CommandError(result.returncode, list(argv), result.stdout, result.stderr)
-    return result
-
-
-def list_namespaces() -> list[str]:
-    """Names of every named network namespace (``ip netns list``)."""
-    result = _run(["ip", "netns", "list"], check=False)
-    return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+CommandError = NetnsError
+"""A command failed (``pybgp.demo.lab.NetnsError``: argv, returncode, stdout, stderr)."""
 
 
 def netns_supported() -> str | None:
     """None when this process can create namespaces, else the exact reason it cannot."""
-    if os.geteuid() != 0:
-        return f"network namespace tests need root (running as uid {os.geteuid()})"
-    if shutil.which("ip") is None:
-        return "the `ip` command (iproute2) is not installed"
-    probe = f"pbt-probe-{secrets.token_hex(3)}"
-    result = _run(["ip", "netns", "add", probe], check=False)
-    if result.returncode != 0:
-        return f"`ip netns add` failed: {result.stderr.strip() or result.returncode}"
-    _run(["ip", "netns", "del", probe], check=False)
-    return None
+    return netns_unavailable()
 
 
 def _split(cmd: str | Sequence[str]) -> list[str]:
@@ -117,21 +73,21 @@ class Node:
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``cmd`` (a list, or a string split shell-like) in this namespace and wait."""
-        argv = ["ip", "netns", "exec", self.namespace, *_split(cmd)]
-        return _run(argv, check=check, timeout=timeout, env=env, input=input)
+        return Lab.exec(
+            self.namespace, _split(cmd), check=check, timeout=timeout, env=env, input=input
+        )
 
     def ip(self, *args: str, check: bool = True) -> str:
         """``ip -n NS ARGS`` and its stdout."""
-        return _run(["ip", "-n", self.namespace, *args], check=check).stdout
+        return Lab.ip(self.namespace, *args, check=check)
 
     def sysctl(self, key: str, value: str | int) -> None:
         """Set a per-namespace sysctl (``ip netns exec NS sysctl -w key=value``)."""
-        self.run(["sysctl", "-q", "-w", f"{key}={value}"])
+        self.topology.lab.sysctl(self.namespace, key, value)
 
     def enable_forwarding(self) -> None:
         """IPv4 and IPv6 forwarding on in this namespace."""
-        self.sysctl("net.ipv4.ip_forward", 1)
-        self.sysctl("net.ipv6.conf.all.forwarding", 1)
+        self.topology.lab.forwarding(self.namespace)
 
     def spawn(
         self,
@@ -254,32 +210,29 @@ class Topology:
         self.rundir = Path(tempfile.mkdtemp(prefix=self.prefix))
         self.workdir = Path(workdir) if workdir is not None else self.rundir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.lab = Lab(self.prefix)
         self.nodes: dict[str, Node] = {}
         self.pods: dict[str, Node] = {}
         self.bridges: list[str] = []
-        self.namespaces: list[str] = []
-        self.processes: list[ManagedProcess] = []
         self.debug_hooks: list[Callable[[], str]] = []
         self._switch: Node | None = None
         self._keep_rundir = keep_rundir
         self._torn_down = False
         _LIVE.add(self)
 
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace created (full names)."""
+        return self.lab.namespaces
+
+    @property
+    def processes(self) -> list[Process]:
+        """Every process started through this topology."""
+        return self.lab.processes
+
     # -- building --------------------------------------------------------------------------
     def _namespace(self, name: str) -> str:
-        if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
-            raise ValueError(f"bad name {name!r}: use letters, digits, '-' and '_'")
-        namespace = f"{self.prefix}{name}"
-        if namespace in self.namespaces:
-            raise ValueError(f"{name!r} already exists in this topology")
-        _run(["ip", "netns", "add", namespace])
-        self.namespaces.append(namespace)
-        ns = ["ip", "netns", "exec", namespace]
-        _run([*ns, "ip", "link", "set", "lo", "up"])
-        # No duplicate address detection: IPv6 addresses are usable at once.
-        for key in ("net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"):
-            _run([*ns, "sysctl", "-q", "-w", f"{key}=0"], check=False)
-        return namespace
+        return self.lab.namespace(name)
 
     def add_node(self, name: str, forwarding: bool = True) -> Node:
         """A new namespace ``<prefix><name>`` with lo up (and forwarding on by default)."""
@@ -302,10 +255,7 @@ class Topology:
         """A bridge (STP and multicast snooping off) in the switch namespace."""
         if len(name) > IFNAMSIZ or name in self.bridges:
             raise ValueError(f"bad or duplicate bridge name {name!r}")
-        self.switch.ip(
-            "link", "add", name, "type", "bridge", "stp_state", "0", "mcast_snooping", "0"
-        )
-        self.switch.ip("link", "set", name, "up")
+        self.lab.bridge(self.switch.namespace, name)
         self.switch.interfaces.append(name)
         self.bridges.append(name)
         return name
@@ -323,25 +273,12 @@ class Topology:
             raise ValueError(f"no bridge {bridge!r}; call add_bridge first")
         inside = node._ifname(ifname or f"eth{len(node.interfaces)}")
         outside = self.switch._ifname(f"{node.name[:9]}-{inside}"[:IFNAMSIZ])
-        node.ip(
-            "link",
-            "add",
-            inside,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            outside,
-            "netns",
-            self.switch.namespace,
-        )
+        self.lab.plug(node.namespace, inside, self.switch.namespace, outside, bridge)
         node.interfaces.append(inside)
         self.switch.interfaces.append(outside)
-        self.switch.ip("link", "set", outside, "master", bridge, "up")
         for value in (address, address6):
             if value:
                 node._add_address(inside, value)
-        node.ip("link", "set", inside, "up")
         return inside
 
     def link(
@@ -356,9 +293,7 @@ class Topology:
         """A point-to-point veth between two nodes; returns (ifname in a, ifname in b)."""
         name_a = node_a._ifname(f"to-{node_b.name}")
         name_b = node_b._ifname(f"to-{node_a.name}")
-        node_a.ip(
-            "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", node_b.namespace
-        )
+        self.lab.veth(node_a.namespace, name_a, node_b.namespace, name_b)
         node_a.interfaces.append(name_a)
         node_b.interfaces.append(name_b)
         for node, name, addresses in (
@@ -368,7 +303,6 @@ class Topology:
             for value in addresses:
                 if value:
                     node._add_address(name, value)
-            node.ip("link", "set", name, "up")
         return name_a, name_b
 
     def add_route(
@@ -416,44 +350,24 @@ class Topology:
         self.pods[name] = pod
         node.enable_forwarding()
         host_side = node._ifname(f"cali{secrets.token_hex(5)}")
-        pod.ip(
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            host_side,
-            "netns",
-            node.namespace,
-        )
+        v4 = str(ipaddress.ip_interface(address).ip)
+        v6 = str(ipaddress.ip_interface(address6).ip) if address6 else None
+        self.lab.pod(node.namespace, pod.namespace, host_side, v4, v6)
         pod.interfaces.append("eth0")
         node.interfaces.append(host_side)
-        node.ip("link", "set", host_side, "up")
-        node.ip("addr", "add", "169.254.1.1/32", "dev", host_side, "scope", "link")
-        pod.ip("link", "set", "eth0", "up")
-        v4 = ipaddress.ip_interface(address).ip
-        pod._add_address("eth0", f"{v4}/32")
-        pod.ip("route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
-        pod.ip("route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
-        node.ip("route", "add", f"{v4}/32", "dev", host_side, "scope", "link")
-        if address6:
-            v6 = ipaddress.ip_interface(address6).ip
-            node.ip("-6", "addr", "add", "fe80::1/64", "dev", host_side, "nodad")
-            pod._add_address("eth0", f"{v6}/128")
-            pod.ip("-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
-            node.ip("-6", "route", "add", f"{v6}/128", "dev", host_side)
+        pod.addresses.append(ipaddress.ip_interface(f"{v4}/32"))
+        if v6 is not None:
+            pod.addresses.append(ipaddress.ip_interface(f"{v6}/128"))
         return pod
 
     # -- processes -------------------------------------------------------------------------
     def track(self, process: ManagedProcess) -> None:
         """Remember ``process`` so teardown stops it."""
-        self.processes.append(process)
+        self.lab.track(process)
 
     def tracked_pids(self) -> list[int]:
         """Pids of every process started through this topology."""
-        return [process.pid for process in self.processes if process.started]
+        return self.lab.pids()
 
     # -- failure reports -------------------------------------------------------------------
     def debug_dump(self) -> str:
@@ -472,37 +386,13 @@ class Topology:
     # -- teardown --------------------------------------------------------------------------
     def leftover_namespaces(self) -> list[str]:
         """Namespaces with our prefix that still exist."""
-        return [name for name in list_namespaces() if name.startswith(self.prefix)]
+        return self.lab.leftover_namespaces()
 
     def teardown(self) -> None:
         """Stop every process, delete every namespace, verify none is left. Idempotent."""
         if self._torn_down:
             return
-        errors: list[str] = []
-        for process in reversed(self.processes):
-            try:
-                process.stop(timeout=3.0)
-            except Exception as error:
-                errors.append(f"stopping {process!r}: {error!r}")
-        # Anything else still running inside our namespaces (a hung ping, a child that
-        # escaped its process group) was started by this test: kill it by pid.
-        for namespace in self.namespaces:
-            result = _run(["ip", "netns", "pids", namespace], check=False)
-            for pid in (int(word) for word in result.stdout.split() if word.isdigit()):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        for namespace in reversed(self.namespaces):
-            result = _run(["ip", "netns", "del", namespace], check=False)
-            if result.returncode != 0 and namespace in list_namespaces():
-                errors.append(f"ip netns del {namespace}: {result.stderr.strip()}")
-        left = self.leftover_namespaces()
-        if left:
-            errors.append(f"namespaces left behind: {left}")
-        alive = [
-            process.pid for process in self.processes if process.started and pid_alive(process.pid)
-        ]
-        if alive:
-            errors.append(f"processes still alive: {alive}")
+        errors = self.lab.cleanup(stop_timeout=3.0)
         self._torn_down = True
         _LIVE.discard(self)
         if not self._keep_rundir:

@@ -258,6 +258,7 @@ def test_encode_rejects_out_of_range() -> None:
 # --- Hypothesis round trips, one strategy per attribute -----------------------------------
 
 u32 = st.integers(0, 2**32 - 1)
+asn32 = st.integers(1, 2**32 - 1)  # AS 0 makes AS_PATH and AGGREGATOR malformed (RFC 7607 §2)
 ipv4 = st.integers(0, 2**32 - 1).map(IPv4Address)
 host_ipv4 = st.integers(0x01000000, 0xDFFFFFFF).map(IPv4Address)  # not 0/8-ish, not multicast
 ipv6 = st.integers(0, 2**128 - 1).map(IPv6Address)
@@ -300,12 +301,12 @@ def with_flags(
 ext_communities = st.lists(st.binary(min_size=8, max_size=8), min_size=1, max_size=10).map(tuple)
 attribute_strategy: st.SearchStrategy[Attribute] = st.one_of(
     with_flags(Origin, 0x40, st.integers(0, 2)),
-    with_flags(AsPath, 0x40, segments(u32, [1, 2, 3, 4])),
+    with_flags(AsPath, 0x40, segments(asn32, [1, 2, 3, 4])),
     with_flags(NextHop, 0x40, host_ipv4),
     with_flags(MultiExitDisc, 0x80, u32),
     with_flags(LocalPref, 0x40, u32),
     st.builds(AtomicAggregate),
-    with_flags(Aggregator, 0xC0, u32, ipv4),
+    with_flags(Aggregator, 0xC0, asn32, ipv4),
     with_flags(Communities, 0xC0, st.lists(u32, min_size=1, max_size=80).map(tuple)),
     with_flags(OriginatorId, 0x80, ipv4),
     with_flags(ClusterList, 0x80, st.lists(ipv4, min_size=1, max_size=5).map(tuple)),
@@ -345,11 +346,11 @@ def test_every_attribute_round_trips_on_a_four_octet_session(attr: Attribute) ->
 @settings(max_examples=200, deadline=None)
 @given(
     st.one_of(
-        with_flags(AsPath, 0x40, segments(st.integers(0, 0xFFFF), [1, 2, 3, 4])),
-        with_flags(Aggregator, 0xC0, st.integers(0, 0xFFFF), ipv4),
+        with_flags(AsPath, 0x40, segments(st.integers(1, 0xFFFF), [1, 2, 3, 4])),
+        with_flags(Aggregator, 0xC0, st.integers(1, 0xFFFF), ipv4),
         # An empty AS4_PATH is malformed (RFC 7606 §4 zero length; discarded, RFC 6793 §6).
-        with_flags(As4Path, 0xC0, segments(u32, [1, 2]).filter(bool)),
-        with_flags(As4Aggregator, 0xC0, u32, ipv4),
+        with_flags(As4Path, 0xC0, segments(asn32, [1, 2]).filter(bool)),
+        with_flags(As4Aggregator, 0xC0, asn32, ipv4),
     )
 )
 def test_two_octet_session_attributes_round_trip(attr: Attribute) -> None:

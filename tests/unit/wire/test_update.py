@@ -240,7 +240,7 @@ def test_pack_ipv6_respects_max_length_and_loses_nothing(
 @given(
     st.lists(st.builds(v4_key, st.integers(0, 2**32 - 1), st.integers(0, 32)), max_size=20),
     st.lists(st.builds(v4_key, st.integers(0, 2**32 - 1), st.integers(0, 32)), max_size=20),
-    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=5),
+    st.lists(st.integers(1, 2**32 - 1), min_size=1, max_size=5),  # AS 0: RFC 7607 §2
     st.booleans(),
 )
 def test_update_round_trip(

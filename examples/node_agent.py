@@ -48,7 +48,7 @@ from pybgp.kernel import (
     RouteOp,
     installer_for,
 )
-from pybgp.kernel.base import EventCallback, IPInterface, ReconcileResult, reconcile_routes
+from pybgp.kernel.base import EventCallback, IPInterface
 from pybgp.speaker.events import BestPathChanged, EventStream, PeerStateChanged, SpeakerEvent
 from pybgp.status import routes_snapshot
 from pybgp.wire.nlri import prefix_to_str
@@ -84,20 +84,6 @@ class WatchedInstaller:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
-        return self._seen([await self.inner.install(route, replace=replace)])[0]
-
-    async def remove(self, route: KernelRoute) -> InstallResult:
-        return self._seen([await self.inner.remove(route)])[0]
-
-    async def install_many(
-        self, routes: Sequence[KernelRoute], *, replace: bool = False
-    ) -> tuple[InstallResult, ...]:
-        return self._seen(await self.inner.install_many(routes, replace=replace))
-
-    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
-        return self._seen(await self.inner.remove_many(routes))
-
     async def execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
         return self._seen(await self.inner.execute(ops))
 
@@ -106,11 +92,6 @@ class WatchedInstaller:
 
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         return await self.inner.find(afi, prefix, table=table, metric=metric)
-
-    async def reconcile(
-        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
-    ) -> ReconcileResult:
-        return await reconcile_routes(self, afi, desired, protocol=protocol, table=table)
 
     async def connected_networks(self) -> tuple[IPInterface, ...]:
         return await self.inner.connected_networks()

@@ -10,7 +10,7 @@ The names here are the public surface for embedders::
 
 Lower layers stay importable on their own: ``pybgp.wire`` (the codec), ``pybgp.rib`` (RIBs and
 the decision process), ``pybgp.kernel`` (route installers), ``pybgp.fsm``/``pybgp.session``
-(the sans-I/O session).
+(the sans-I/O session), ``pybgp.neighbor`` (one peer's decisions, sans-I/O).
 """
 
 from pybgp.config import (
@@ -24,6 +24,7 @@ from pybgp.config import (
     load_config,
     parse_config,
 )
+from pybgp.errors import NotRunningError, PybgpError, UnknownPeerError
 from pybgp.kernel import KernelRoute, KernelSync, MemoryInstaller, RouteInstaller
 from pybgp.rib import BestPathChange, BestPathReason, Path, Route
 from pybgp.speaker import Speaker
@@ -48,11 +49,13 @@ __all__ = [
     "KernelRoute",
     "KernelSync",
     "MemoryInstaller",
+    "NotRunningError",
     "OriginateConfig",
     "Path",
     "PeerConfig",
     "PeerStateChanged",
     "PeerStatus",
+    "PybgpError",
     "Route",
     "RouteInstaller",
     "Snapshot",
@@ -60,6 +63,7 @@ __all__ = [
     "SpeakerConfig",
     "SpeakerEvent",
     "SpeakerSection",
+    "UnknownPeerError",
     "UpdateReceived",
     "load_config",
     "parse_config",

@@ -1,8 +1,12 @@
 """``pybgp run``: one speaker in the foreground, with its control socket, signals and metrics.
 
 SIGTERM/SIGINT stop it cleanly (Cease/Administrative Shutdown to every peer, kernel routes removed
-unless ``keep_on_stop``). SIGHUP re-reads the config file: an invalid file keeps the running
-config and says why; a valid one is applied as a difference (see ``Speaker.apply_config``).
+unless ``keep_on_stop``). With ``[graceful_restart] enabled``, SIGTERM is a planned restart instead
+(every kernel route stays; peers that negotiated graceful restart keep ours as stale: see
+``Speaker.stop(restart=True)``) and SIGINT remains the full stop that withdraws.
+
+SIGHUP re-reads the config file: an invalid file keeps the running config and says why; a valid
+one is applied as a difference (see ``Speaker.apply_config``).
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Daemon:
         self.speaker = Speaker(config)
         self.event_loop_lag = 0.0
         self._stop = asyncio.Event()
+        self._restart = False
         self._reloading: asyncio.Task[str] | None = None
         self.datastore: Any = None
         """The :class:`~pybgp.datastore.agent.DatastoreAgent` with ``[datastore]``, else None."""
@@ -114,8 +119,8 @@ class Daemon:
                 )
                 await metrics.start()
             lag = asyncio.create_task(self._measure_lag(), name="pybgp-lag")
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(signal.SIGTERM, self.stop, True)
+            loop.add_signal_handler(signal.SIGINT, self.stop, False)
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
             log.info(
                 "speaker AS %d router id %s running with %d peers",
@@ -123,7 +128,11 @@ class Daemon:
             )
             try:
                 await self._stop.wait()
-                log.info("stop requested")
+                # The speaker's own [graceful_restart] (from its start) decides, not a reload.
+                restart = self._restart and self.speaker.graceful.options.enabled
+                log.info("%s", "graceful restart requested" if restart else "stop requested")
+                if restart:
+                    await self.speaker.stop(restart=True)
             finally:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -142,8 +151,10 @@ class Daemon:
                 await control.close()
         log.info("stopped")
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (as SIGTERM does)."""
+    def stop(self, restart: bool = False) -> None:
+        """Ask :meth:`run` to return: ``restart`` = a planned graceful restart (SIGTERM, with
+        ``[graceful_restart] enabled``), else the full stop (SIGINT)."""
+        self._restart = restart
         self._stop.set()
 
     def _on_sighup(self) -> None:

@@ -28,13 +28,13 @@ messages (RFC 8654: the reader then accepts 65535 octets), ADD-PATH directions (
 extended next hop (RFC 8950), route refresh (RFC 2918, RFC 7313), the peer's graceful restart
 capability (recorded only) and roles (RFC 9234 §4.2, a mismatch is 2/11).
 
-For a peer without 4-octet AS support, the AS4_PATH/AS4_AGGREGATOR of received UPDATEs are
-merged into AS_PATH/AGGREGATOR here (RFC 6793 §4.2.3, through the codec's helper), so the RIB
-only ever sees 4-octet paths. NLRI of a family that was not negotiated are dropped with a
-:class:`~pybgp.fsm.Note` (RFC 4760 §8 leaves this to the implementation; we never crash).
+Decoded UPDATEs are delivered as decoded: the RIB merges the AS4_PATH of a 2-octet speaker
+(RFC 6793 §4.2.3) and ignores NLRI of families that were not negotiated (RFC 4760 §8), once
+per attribute set, in one place (:meth:`pybgp.rib.Rib.apply_update`).
 
 Connection collisions (RFC 4271 §6.8) involve two sessions of one peer; the rule is
-:func:`collision_loser`, applied by the shell when a session reaches OpenConfirm.
+:func:`collision_loser`, applied by :class:`pybgp.neighbor.Neighbor` when a session reaches
+OpenConfirm.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ from pybgp.fsm import (
     SessionUp,
     State,
     StateChange,
+    Timer,
 )
 from pybgp.fsm import Event as E
-from pybgp.wire.aspath import merge_as4_path
 from pybgp.wire.capabilities import (
     AddPathCapability,
     AddPathEntry,
@@ -77,7 +77,6 @@ from pybgp.wire.capabilities import (
 )
 from pybgp.wire.constants import (
     IPV4_UNICAST,
-    AttributeCode,
     CeaseSubcode,
     ErrorCode,
     Family,
@@ -89,12 +88,11 @@ from pybgp.wire.constants import (
 from pybgp.wire.errors import RemoteProtocolError
 from pybgp.wire.framing import MessageReader, RawMessage
 from pybgp.wire.messages import KEEPALIVE_MESSAGE, Keepalive
-from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.notification import Notification, decode_notification, encode_notification
 from pybgp.wire.open import Open, decode_open, encode_open, validate_open
 from pybgp.wire.open import negotiate as negotiate_open
 from pybgp.wire.refresh import RouteRefresh, decode_route_refresh, encode_route_refresh
-from pybgp.wire.update import UpdateResult, decode_update
+from pybgp.wire.update import decode_update
 
 __all__ = [
     "NegotiatedSession",
@@ -303,6 +301,14 @@ class Session:
         self._local_open = build_open(self.config)
         self.fsm.open_message = self._local_open
 
+    def update_open(self, config: SessionConfig) -> None:
+        """Send the OPEN of ``config`` from the next connection on (graceful restart's R- and
+        F-bits are cleared once our restart is over, RFC 4724 §3); what was negotiated on the
+        current connection stays as it is."""
+        self.config = config
+        self._local_open = build_open(config)
+        self.fsm.open_message = self._local_open
+
     # ---------------------------------------------------------------- state
 
     @property
@@ -330,6 +336,31 @@ class Session:
     def last_reason(self) -> str:
         """The last error or NOTIFICATION in words."""
         return self.fsm.last_reason
+
+    def record_reason(self, reason: str) -> None:
+        """Keep ``reason`` as the last error without an FSM event (e.g. a connection attempt
+        abandoned by the shell because it hung)."""
+        self.fsm.last_reason = reason
+
+    @property
+    def auto_restart(self) -> bool:
+        """Whether the session restarts itself after an error (RFC 4271 §8.1.1
+        AllowAutomaticStart with DampPeerOscillations); False for a collision candidate."""
+        return self.fsm.auto_restart
+
+    @auto_restart.setter
+    def auto_restart(self, value: bool) -> None:
+        self.fsm.auto_restart = value
+
+    @property
+    def error_wait_until(self) -> float | None:
+        """When the error back-off (IdleHoldTimer) ends, while it runs; else None."""
+        return self.fsm.deadline(Timer.IDLE_HOLD)
+
+    @property
+    def failures(self) -> int:
+        """Consecutive session failures (what the error back-off grows with)."""
+        return self.fsm.failures
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timers` must next be called (None: no timer running)."""
@@ -520,54 +551,10 @@ class Session:
             # RFC 7606 §2 session reset: 3/x NOTIFICATION (UpdateMsgErr, RFC 4271 §8.1).
             return self._error_event(E.UpdateMsgErr, error, now)
         self.updates_received += 1
+        # NLRI of families that were not negotiated (RFC 4760 §8) and the AS4_PATH of a
+        # 2-octet speaker (RFC 6793 §4.2.3) are the RIB's to handle, once, on import.
         notes: list[Action] = [Note(f"UPDATE: {issue}", "warning") for issue in result.issues]
-        result = self._filter_families(result, negotiated.negotiated, notes)
-        if not negotiated.negotiated.four_octet_as:
-            # RFC 6793 §4.2.3: merge AS4_PATH / AS4_AGGREGATOR from a 2-octet speaker.
-            merged = merge_as4_path(result.update.attributes)
-            if merged is not result.update.attributes:
-                result = attrs.evolve(result, update=attrs.evolve(result.update, attributes=merged))
         return notes + self._fsm(E.UpdateMsg, now, EventData(update=result))
-
-    def _filter_families(
-        self, result: UpdateResult, negotiated: Negotiated, notes: list[Action]
-    ) -> UpdateResult:
-        """Drop NLRI of families that were not negotiated (RFC 4760 §8), with a note."""
-        update = result.update
-        families = negotiated.families
-        drop: list[int] = []
-        attributes = update.attributes
-        for code, attribute in (
-            (AttributeCode.MP_REACH_NLRI, attributes.mp_reach),
-            (AttributeCode.MP_UNREACH_NLRI, attributes.mp_unreach),
-        ):
-            if attribute is not None and (attribute.afi, attribute.safi) not in families:
-                drop.append(code)
-                family = family_name((attribute.afi, attribute.safi))
-                notes.append(
-                    Note(
-                        f"ignored {AttributeCode(code).name} for family {family}, which was "
-                        "not negotiated (RFC 4760 §8)",
-                        "warning",
-                    )
-                )
-        changed = False
-        if drop:
-            attributes = attributes.without(*drop)
-            update = attrs.evolve(update, attributes=attributes)
-            changed = True
-        if IPV4_UNICAST not in families and (update.nlri or update.withdrawn):
-            notes.append(
-                Note(
-                    "ignored IPv4 unicast NLRI: the family was not negotiated (RFC 4760 §8)",
-                    "warning",
-                )
-            )
-            update = attrs.evolve(
-                update, nlri=(), withdrawn=(), nlri_path_ids=None, withdrawn_path_ids=None
-            )
-            changed = True
-        return attrs.evolve(result, update=update) if changed else result
 
     def _receive_route_refresh(self, body: bytes, now: float) -> list[Action]:
         try:

@@ -8,42 +8,52 @@ cheap with a million routes: it reads counters, never walks a table.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from pybgp.config import SpeakerConfig
+from pybgp.kernel import KernelSync
+from pybgp.rib import Path, Rib, RouteEntry
+from pybgp.speaker.events import peer_document, status_document
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, family_name
 from pybgp.wire.nlri import prefix_to_str
-
-if TYPE_CHECKING:
-    from pybgp.rib import Path, RouteEntry
-    from pybgp.speaker import Speaker
 
 _ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
 FAMILIES: dict[str, Family] = {"ipv4": IPV4_UNICAST, "ipv6": IPV6_UNICAST}
 
-
-def status_snapshot(speaker: Speaker) -> dict[str, Any]:
-    """The ``pybgp status --json`` document of a running speaker."""
-    document = speaker.status()
-    kernel = speaker.kernel
-    if kernel is None:
-        document["kernel"] = {"installed": 0, "failed": 0, "adapter": "none"}
-    else:
-        counters = kernel.counters()
-        document["kernel"] = {
-            "installed": counters.installed,
-            "failed": counters.failed,
-            "adapter": speaker.config.kernel.adapter,
-        }
-    return document
+__all__ = [
+    "StatusSource",
+    "iter_route_documents",
+    "peer_document",
+    "route_document",
+    "routes_snapshot",
+    "status_document",
+    "status_snapshot",
+]
 
 
-def routes_snapshot(speaker: Speaker, family: str | None = None) -> dict[str, Any]:
+class StatusSource(Protocol):
+    """What the documents are read from (a :class:`pybgp.Speaker`)."""
+
+    config: SpeakerConfig
+    rib: Rib
+    kernel: KernelSync | None
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def status_snapshot(speaker: StatusSource) -> dict[str, Any]:
+    """The ``pybgp status --json`` document of a running speaker (built by
+    :func:`pybgp.speaker.events.status_document`, the one builder)."""
+    return speaker.status()
+
+
+def routes_snapshot(speaker: StatusSource, family: str | None = None) -> dict[str, Any]:
     """The ``pybgp routes --json`` document: one entry per path, best ones marked."""
     families = [FAMILIES[family]] if family else list(FAMILIES.values())
     return {"routes": list(iter_route_documents(speaker, families))}
 
 
-def iter_route_documents(speaker: Speaker, families: list[Family]) -> Iterator[dict[str, Any]]:
+def iter_route_documents(speaker: StatusSource, families: list[Family]) -> Iterator[dict[str, Any]]:
     """Yield one JSON-ready dict per path of the Loc-RIB (in ``families``)."""
     kernel = speaker.kernel
     for family in families:
@@ -86,4 +96,5 @@ def route_document(
         "reason": entry.reason.describe() if index == 0 else ("multipath" if selected else ""),
         "installed": installed,
         "kernel": kernel_state if selected else "",
+        "stale": path.stale,
     }

@@ -40,6 +40,9 @@ class ConfigDiff:
     kernel_changed: bool = False
     """``[kernel]`` differs."""
 
+    graceful_restart_changed: bool = False
+    """``[graceful_restart]`` differs (applies at the next restart of pybgp)."""
+
     filters_changed: tuple[str, ...] = ()
     """Names of filters added, removed or changed."""
 
@@ -60,6 +63,7 @@ class ConfigDiff:
             or self.dynamic_peers_changed
             or self.originate_changed
             or self.kernel_changed
+            or self.graceful_restart_changed
             or self.filters_changed
             or self.logging_changed
             or self.metrics_changed
@@ -112,6 +116,7 @@ def config_diff(old: SpeakerConfig, new: SpeakerConfig) -> ConfigDiff:
         dynamic_peers_changed=old.dynamic_peers != new.dynamic_peers,
         originate_changed=old.originate != new.originate,
         kernel_changed=old.kernel != new.kernel,
+        graceful_restart_changed=old.graceful_restart != new.graceful_restart,
         filters_changed=filters_changed,
         logging_changed=old.logging != new.logging,
         metrics_changed=old.metrics != new.metrics,

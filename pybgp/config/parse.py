@@ -43,6 +43,7 @@ from pybgp.config.values import (
     ROLE_NAMES,
     ConfigError,
     DynamicPeerConfig,
+    GracefulRestartConfig,
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
@@ -456,6 +457,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "keep_original_next_hop": keep_next_hop,
         "families": families,
         "max_prefixes": table.integer("max_prefixes", 0, low=0, high=U32_MAX),
+        "max_prefixes_action": table.choice("max_prefixes_action", "stop", ("stop", "warn")),
         "hold_time": hold_time,
         "keepalive_time": _keepalive(
             table, speaker.hold_time if hold_time is None else hold_time
@@ -464,6 +466,7 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
         "multihop": table.integer("multihop", None, low=1, high=255),
         "allow_own_as": table.integer("allow_own_as", None, low=0, high=255),
         "description": table.string("description", ""),
+        "graceful_restart": table.boolean("graceful_restart", True),
         "role": role,
         **filters,
     }
@@ -566,6 +569,19 @@ def _parse_kernel(value: object) -> KernelConfig:
         source_address=table.address("source_address", None),
         overwrite_foreign=table.boolean("overwrite_foreign", False),
         sweep_timeout=table.integer("sweep_timeout", 120, low=0, high=86400),
+    )
+
+
+def _parse_graceful_restart(value: object) -> GracefulRestartConfig:
+    table = _Table(value, "graceful_restart", _fields(GracefulRestartConfig))
+    return GracefulRestartConfig(
+        enabled=table.boolean("enabled", False),
+        # RFC 4724 §3: a 12-bit field.
+        restart_time=table.integer("restart_time", 120, low=0, high=4095,
+                                   words="{value} does not fit the 12-bit restart time "
+                                         "(0..4095 s, RFC 4724 §3)"),
+        stale_routes_time=table.integer("stale_routes_time", 360, low=1, high=86400),
+        notification=table.boolean("notification", True),
     )
 
 
@@ -720,6 +736,7 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
 
     originate = top.raw("originate")
     kernel = top.raw("kernel")
+    graceful = top.raw("graceful_restart")
     logging_ = top.raw("logging")
     metrics = top.raw("metrics")
     return SpeakerConfig(
@@ -728,6 +745,9 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         dynamic_peers=tuple(dynamic),
         originate=OriginateConfig() if originate is _MISSING else _parse_originate(originate),
         kernel=KernelConfig() if kernel is _MISSING else _parse_kernel(kernel),
+        graceful_restart=(
+            GracefulRestartConfig() if graceful is _MISSING else _parse_graceful_restart(graceful)
+        ),
         filters=tuple(filters),
         logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
         metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),

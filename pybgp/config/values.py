@@ -15,6 +15,7 @@ The reference of every key is ``docs/configuration.md``. The validation code liv
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Literal
 
 import attrs
 
@@ -50,6 +51,7 @@ __all__ = [
     "FilterRule",
     "FilterSetActions",
     "FilterVerdict",
+    "GracefulRestartConfig",
     "KernelConfig",
     "LoggingConfig",
     "MatchOperator",
@@ -196,7 +198,12 @@ class SessionOptions:
     a dynamic range: of the range); the class default, built by hand, is ``("ipv4",)``."""
 
     max_prefixes: int = 0
-    """Close the session (Cease, RFC 4486 subcode 1) above this many prefixes; 0 = no limit."""
+    """Close the session (Cease, RFC 4486 subcode 1) above this many prefixes; 0 = no limit.
+    Checked before an UPDATE reaches the RIB: routes beyond the limit are never used."""
+
+    max_prefixes_action: Literal["stop", "warn"] = "stop"
+    """Above ``max_prefixes``: ``"stop"`` refuses the UPDATE and closes the session,
+    ``"warn"`` keeps the routes and logs a warning each time the limit is crossed."""
 
     hold_time: int | None = None
     """Overrides ``speaker.hold_time`` for this peer (0 or 3..65535)."""
@@ -222,6 +229,10 @@ class SessionOptions:
 
     description: str = ""
     """Free text shown by ``pybgp status``."""
+
+    graceful_restart: bool = True
+    """False = no graceful restart with this peer even when ``[graceful_restart]`` is enabled
+    (the capability is not sent, so neither side keeps the other's routes over a restart)."""
 
     role: str = ""
     """Our RFC 9234 BGP role towards this eBGP peer: ``"provider"``, ``"customer"``,
@@ -340,7 +351,7 @@ class KernelConfig:
     """``[kernel]``: how best paths are installed in the host's routing table."""
 
     adapter: str = "none"
-    """``"netlink"`` (the Linux kernel via pyroute2), ``"memory"`` (kept in memory: tests,
+    """``"netlink"`` (the Linux kernel via rtnetlink), ``"memory"`` (kept in memory: tests,
     embedding) or ``"none"`` (nothing installed: route reflectors). Default ``none``."""
 
     table: int = 254
@@ -362,8 +373,9 @@ class KernelConfig:
     """The IPIP device for ``ipip`` / ``crosssubnet`` (an interface name, at most 15 bytes)."""
 
     keep_on_stop: bool = False
-    """True = a clean stop leaves pybgp's routes in the kernel (for restarts without traffic
-    loss); False = they are removed."""
+    """True = a clean stop leaves pybgp's routes in this node's kernel; False = they are
+    removed. Peers still withdraw our routes while we are down: restarts without traffic loss
+    need ``[graceful_restart]``."""
 
     source_address: IPAddress | None = None
     """Preferred source address (``src``) set on installed routes; None = none."""
@@ -380,6 +392,27 @@ class KernelConfig:
     """Not a TOML key: (pool CIDR, encapsulation) pairs from the datastore (Calico IPPools'
     ipipMode); a route inside a pool uses the pool's encapsulation (the most specific pool
     wins), every other route ``encapsulation``."""
+
+
+@attrs.frozen(kw_only=True)
+class GracefulRestartConfig:
+    """``[graceful_restart]``: RFC 4724 in both roles, with the RFC 8538 N-bit."""
+
+    enabled: bool = False
+    """Advertise graceful restart to every peer (unless its ``graceful_restart = false``):
+    keep a restarting peer's routes (RIB and kernel) as stale, and make SIGTERM a planned
+    restart (kernel routes stay, peers keep ours as stale)."""
+
+    restart_time: int = 120
+    """Seconds (0..4095, RFC 4724 §3) advertised: how long peers keep our routes while we
+    restart; also how long we defer selection after a restart waiting for End-of-RIB."""
+
+    stale_routes_time: int = 360
+    """The longest (seconds) we keep a restarting peer's routes as stale."""
+
+    notification: bool = True
+    """Advertise the RFC 8538 N-bit: with a peer that sets it too, a NOTIFICATION other than
+    Cease/Hard Reset keeps the routes as a restart would."""
 
 
 @attrs.frozen(kw_only=True)
@@ -475,6 +508,9 @@ class SpeakerConfig:
 
     kernel: KernelConfig = KernelConfig()
     """``[kernel]``."""
+
+    graceful_restart: GracefulRestartConfig = GracefulRestartConfig()
+    """``[graceful_restart]``."""
 
     filters: tuple[FilterConfig, ...] = ()
     """``[[filters]]`` in file order (names unique)."""

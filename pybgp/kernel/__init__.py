@@ -1,7 +1,8 @@
 """Route-table sync: pybgp's best paths into the kernel.
 
-:class:`KernelSync` decides the kernel form of each best path (encapsulation mode, ECMP,
-blackholes) and keeps the kernel in line; a :class:`RouteInstaller` carries the changes out:
+:class:`KernelPlan` (pure) decides the kernel form of each best path (encapsulation mode, ECMP,
+blackholes) and the operations that bring the kernel in line; :class:`KernelSync` runs it; a
+:class:`RouteInstaller` carries the changes out:
 :class:`NetlinkInstaller` (the real kernel, batched rtnetlink), :class:`MemoryInstaller`
 (records, for tests and embedders) or :class:`NullInstaller` (installs nothing).
 """
@@ -9,12 +10,15 @@ blackholes) and keeps the kernel in line; a :class:`RouteInstaller` carries the 
 from pybgp.kernel.base import (
     RT_TABLE_MAIN,
     RTPROT_BGP,
+    CodeAnswers,
+    InstallerConveniences,
     InstallResult,
     InterfacesChanged,
     KernelError,
     KernelEvent,
     KernelRoute,
     MonitorOverrun,
+    NotificationFilter,
     ReconcileResult,
     RouteEvent,
     RouteInstaller,
@@ -36,23 +40,27 @@ from pybgp.kernel.events import (
 from pybgp.kernel.memory import MemoryInstaller
 from pybgp.kernel.netlink import NetlinkInstaller
 from pybgp.kernel.null import NullInstaller
+from pybgp.kernel.plan import KernelPlan
 from pybgp.kernel.sync import BestPathChangeLike, KernelSync, PathLike, installer_for
 
 __all__ = [
     "RTPROT_BGP",
     "RT_TABLE_MAIN",
     "BestPathChangeLike",
+    "CodeAnswers",
     "ConnectedSubnets",
     "DriftRepaired",
     "Encapsulation",
     "ForeignConflict",
     "InstallFailed",
     "InstallResult",
+    "InstallerConveniences",
     "InterfacesChanged",
     "KernelCounters",
     "KernelError",
     "KernelEvent",
     "KernelForm",
+    "KernelPlan",
     "KernelRoute",
     "KernelSync",
     "KernelSyncOptions",
@@ -60,6 +68,7 @@ __all__ = [
     "MonitorOverrun",
     "NetlinkInstaller",
     "NotInstalled",
+    "NotificationFilter",
     "NullInstaller",
     "PathLike",
     "ReconcileResult",

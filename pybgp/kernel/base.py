@@ -2,10 +2,11 @@
 
 A :class:`KernelRoute` is the exact form pybgp wants in one routing table: what the kernel
 calls the route key (family, table, destination, metric) plus its next hops. Installers
-(memory, netlink, none) all speak :class:`RouteInstaller`; :mod:`pybgp.kernel.sync` decides
-*which* routes to ask for, the installers only carry the requests out and report, per route,
-what the kernel answered. Nothing here raises into the caller on a kernel refusal: an
-:class:`InstallResult` carries the errno and the kernel's words.
+(memory, netlink, none) all speak :class:`RouteInstaller` (narrow: what KernelSync calls), the
+netlink one also the optional :class:`CodeAnswers` and :class:`NotificationFilter`.
+:mod:`pybgp.kernel.plan` decides *which* routes to ask for, the installers only carry the
+requests out and report, per route, what the kernel answered. Nothing here raises into the
+caller on a kernel refusal: an :class:`InstallResult` carries the errno and the kernel's words.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import errno as errno_module
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -205,7 +206,12 @@ class KernelError(Exception):
 
 
 class RouteInstaller(Protocol):
-    """What the speaker and :class:`~pybgp.kernel.sync.KernelSync` call to change routes."""
+    """What :class:`~pybgp.kernel.sync.KernelSync` calls: the whole contract of an installer.
+
+    Optional, faster parts are declared by the protocols below (:class:`CodeAnswers`,
+    :class:`NotificationFilter`); KernelSync uses them when an installer implements them.
+    :class:`InstallerConveniences` adds one-route and list calls on top of :meth:`execute`.
+    """
 
     async def open(self) -> None:
         """Get ready (sockets, route monitor)."""
@@ -213,35 +219,16 @@ class RouteInstaller(Protocol):
     async def close(self) -> None:
         """Release everything (routes stay as they are)."""
 
-    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
-        """Add ``route`` (``replace=False``: fail with EEXIST when any route has its key) or
-        create/overwrite it (``replace=True``)."""
-
-    async def remove(self, route: KernelRoute) -> InstallResult:
-        """Delete ``route`` (matched by key and protocol)."""
-
-    async def install_many(
-        self, routes: Sequence[KernelRoute], *, replace: bool = False
-    ) -> tuple[InstallResult, ...]:
-        """:meth:`install` for many routes; results in the same order."""
-
-    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
-        """:meth:`remove` for many routes; results in the same order."""
-
     async def execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
-        """Carry out a mixed batch in order; one result per operation."""
+        """Carry out a batch in order: "add" fails with EEXIST when any route has the key,
+        "replace" creates or overwrites, "remove" deletes the route of ``route.protocol``
+        (ESRCH when there is none). One result per operation; refusals never raise."""
 
     async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
-        """Every route of ``protocol`` in ``table`` for ``afi``."""
+        """Every route of ``protocol`` (0 = any) in ``table`` for ``afi``."""
 
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         """The route, of any protocol, that holds this key, or ``None``."""
-
-    async def reconcile(
-        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
-    ) -> ReconcileResult:
-        """Make the ``protocol`` routes of ``table`` exactly ``desired``, touching only the
-        differences."""
 
     async def connected_networks(self) -> tuple[IPInterface, ...]:
         """The addresses configured on this host's interfaces (with their prefix length)."""
@@ -250,8 +237,75 @@ class RouteInstaller(Protocol):
         """Call ``callback`` for every kernel route/address/link change seen after open()."""
 
 
+Answer = tuple[int, str]
+"""``(errno, kernel message)`` of one operation; 0 = done."""
+EventFilter = Callable[[int, bytes], bool]
+"""``(afi, prefix key)`` -> keep this route notification?"""
+
+
+@runtime_checkable
+class CodeAnswers(Protocol):
+    """Optional: :meth:`RouteInstaller.execute` answering ``(errno, message)`` pairs instead of
+    :class:`InstallResult` objects (100,000 result objects cost more than the kernel's work
+    on them; KernelSync keeps its own per-route state)."""
+
+    async def execute_codes(self, ops: Sequence[RouteOp]) -> Sequence[Answer]:
+        """One ``(errno, message)`` per operation, in order."""
+
+
+@runtime_checkable
+class NotificationFilter(Protocol):
+    """Optional: route notifications filtered before they are decoded."""
+
+    @property
+    def filters_own_echoes(self) -> bool:
+        """True once open() had the kernel drop the notifications of this installer's own
+        route changes: only others' changes arrive."""
+
+    def set_event_filter(self, wanted: EventFilter | None) -> None:
+        """Drop route notifications whose ``(afi, prefix key)`` ``wanted`` rejects."""
+
+
+class InstallerConveniences:
+    """One-route and list calls, and a reconcile, for installers that define ``execute`` and
+    ``dump`` (used by tests, tools and embedders; KernelSync needs none of them)."""
+
+    async def execute(self, ops: Sequence[RouteOp]) -> tuple[InstallResult, ...]:
+        raise NotImplementedError
+
+    async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
+        raise NotImplementedError
+
+    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
+        """Add ``route`` (``replace=False``: fail with EEXIST when any route has its key) or
+        create/overwrite it (``replace=True``)."""
+        return (await self.execute((RouteOp("replace" if replace else "add", route),)))[0]
+
+    async def remove(self, route: KernelRoute) -> InstallResult:
+        """Delete ``route`` (matched by key and protocol)."""
+        return (await self.execute((RouteOp("remove", route),)))[0]
+
+    async def install_many(
+        self, routes: Sequence[KernelRoute], *, replace: bool = False
+    ) -> tuple[InstallResult, ...]:
+        """:meth:`install` for many routes; results in the same order."""
+        action: Action = "replace" if replace else "add"
+        return await self.execute([RouteOp(action, route) for route in routes])
+
+    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
+        """:meth:`remove` for many routes; results in the same order."""
+        return await self.execute([RouteOp("remove", route) for route in routes])
+
+    async def reconcile(
+        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
+    ) -> ReconcileResult:
+        """Make the ``protocol`` routes of ``table`` exactly ``desired``, touching only the
+        differences."""
+        return await reconcile_routes(self, afi, desired, protocol=protocol, table=table)
+
+
 async def reconcile_routes(
-    installer: RouteInstaller,
+    installer: RouteInstaller | InstallerConveniences,
     afi: int,
     desired: Iterable[KernelRoute],
     *,

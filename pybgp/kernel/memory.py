@@ -6,23 +6,21 @@ import errno
 from collections.abc import Iterable, Sequence
 
 from pybgp.kernel.base import (
-    Action,
     EventCallback,
+    InstallerConveniences,
     InstallResult,
     InterfacesChanged,
     IPInterface,
     KernelEvent,
     KernelRoute,
-    ReconcileResult,
     RouteEvent,
     RouteOp,
-    reconcile_routes,
 )
 
 Key = tuple[int, int, bytes, int]
 
 
-class MemoryInstaller:
+class MemoryInstaller(InstallerConveniences):
     """Keeps routes in a dictionary with the kernel's rules, for tests and embedders.
 
     Like the kernel: "add" fails with EEXIST when any route (any protocol) holds the key,
@@ -117,25 +115,6 @@ class MemoryInstaller:
         """Carry out ``ops`` in order."""
         return tuple(self._one(op) for op in ops)
 
-    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
-        """Add (or replace) one route."""
-        return self._one(RouteOp("replace" if replace else "add", route))
-
-    async def remove(self, route: KernelRoute) -> InstallResult:
-        """Remove one route of its protocol."""
-        return self._one(RouteOp("remove", route))
-
-    async def install_many(
-        self, routes: Sequence[KernelRoute], *, replace: bool = False
-    ) -> tuple[InstallResult, ...]:
-        """Add (or replace) many routes."""
-        action: Action = "replace" if replace else "add"
-        return tuple(self._one(RouteOp(action, route)) for route in routes)
-
-    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
-        """Remove many routes."""
-        return tuple(self._one(RouteOp("remove", route)) for route in routes)
-
     async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
         """Routes of ``protocol`` (0 = any) in ``table``."""
         return tuple(
@@ -147,12 +126,6 @@ class MemoryInstaller:
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         """The route with this key, any protocol."""
         return self.routes.get((afi, table, prefix, metric))
-
-    async def reconcile(
-        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
-    ) -> ReconcileResult:
-        """Make the ``protocol`` routes of ``table`` exactly ``desired``."""
-        return await reconcile_routes(self, afi, desired, protocol=protocol, table=table)
 
     async def connected_networks(self) -> tuple[IPInterface, ...]:
         """The addresses given to the constructor or :meth:`set_connected`."""

@@ -1,11 +1,11 @@
 """The real kernel: :class:`NetlinkInstaller`.
 
-Route changes and route dumps go through :mod:`pybgp.kernel.rtnl` (hand-encoded messages in
-batches: pyroute2's per-message objects are far too slow for 100k routes a second). Links and
-addresses, which are few and change rarely, are read with pyroute2's ``AsyncIPRoute``, whose
-keyword API stays inside this module behind typed methods. Kernel notifications (routes of
-both families, addresses, links) arrive on a multicast-subscribed socket read from the event
-loop; they are turned into :class:`~pybgp.kernel.base.KernelEvent` values for subscribers.
+Everything goes through pybgp's own rtnetlink codec, :mod:`pybgp.kernel.rtnl`: route changes
+(hand-encoded messages in batches: pyroute2's per-message objects are far too slow for 100k
+routes a second), route dumps, and the link and address dumps (few, and rare). Kernel
+notifications (routes of both families, addresses, links) arrive on a multicast-subscribed
+socket read from the event loop; they are turned into
+:class:`~pybgp.kernel.base.KernelEvent` values for subscribers.
 """
 
 from __future__ import annotations
@@ -14,35 +14,32 @@ import asyncio
 import errno
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from pyroute2 import AsyncIPRoute
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from pybgp.kernel import rtnl
 from pybgp.kernel.base import (
-    Action,
     EventCallback,
+    EventFilter,
+    InstallerConveniences,
     InstallResult,
     InterfacesChanged,
     IPInterface,
     KernelError,
     KernelRoute,
     MonitorOverrun,
-    ReconcileResult,
     RouteEvent,
     RouteOp,
-    reconcile_routes,
 )
 
 log = logging.getLogger("pybgp.kernel")
 
-CHUNK = 5000
-"""Operations handed to the socket between two returns to the event loop."""
 
-
-class NetlinkInstaller:
+class NetlinkInstaller(InstallerConveniences):
     """Installs routes in the kernel of this host, or of network namespace ``netns``.
+
+    A :class:`~pybgp.kernel.base.RouteInstaller` with both optional parts:
+    :class:`~pybgp.kernel.base.CodeAnswers` and :class:`~pybgp.kernel.base.NotificationFilter`.
 
     ``batch_size`` is the number of netlink messages per ``send()``; ``monitor=False`` skips
     the notification socket (no drift detection: for one-shot tools and benchmarks).
@@ -59,10 +56,14 @@ class NetlinkInstaller:
         self._want_monitor = monitor
         self._batch_size = batch_size
         self._socket: rtnl.RtnlSocket | None = None
+        """Route changes, sent from the sender thread."""
+        self._query: rtnl.RtnlSocket | None = None
+        """Dumps (routes, links, addresses), from the event loop: never the changes' socket,
+        which the sender thread may be using at the same moment."""
+        self._sender: ThreadPoolExecutor | None = None
         self._monitor: rtnl.MonitorSocket | None = None
-        self._ipr: Any = None
         self._subscribers: list[EventCallback] = []
-        self.event_filter: Callable[[int, bytes], bool] | None = None
+        self.event_filter: EventFilter | None = None
         """When set, route notifications whose (afi, prefix key) it rejects are dropped
         before being decoded (KernelSync uses it to skip prefixes it has no route for, and,
         when the kernel cannot filter them, the echoes of its own batches)."""
@@ -78,12 +79,12 @@ class NetlinkInstaller:
             return
         self._socket = rtnl.RtnlSocket(self.netns, batch_size=self._batch_size)
         try:
-            self._ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
-            await self._ipr.setup_endpoint()
-        except Exception as exc:
+            self._query = rtnl.RtnlSocket(self.netns, buffer_size=4 << 20)
+        except KernelError:
             self._socket.close()
             self._socket = None
-            raise KernelError(f"pyroute2 cannot open netns {self.netns}: {exc}") from exc
+            raise
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pybgp-netlink")
         await self.refresh_links()
         if self._want_monitor:
             self._monitor = rtnl.MonitorSocket(self.netns)
@@ -98,12 +99,13 @@ class NetlinkInstaller:
             asyncio.get_running_loop().remove_reader(self._monitor.fileno())
             self._monitor.close()
             self._monitor = None
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+        for sock in (self._socket, self._query):
+            if sock is not None:
+                sock.close()
+        self._socket = self._query = None
 
     async def __aenter__(self) -> NetlinkInstaller:
         await self.open()
@@ -116,15 +118,15 @@ class NetlinkInstaller:
         """Call ``callback`` with every route, address and link notification."""
         self._subscribers.append(callback)
 
-    # -- links and addresses (pyroute2) ---------------------------------------------------
+    def set_event_filter(self, wanted: EventFilter | None) -> None:
+        """Drop route notifications whose ``(afi, prefix key)`` ``wanted`` rejects."""
+        self.event_filter = wanted
+
+    # -- links and addresses --------------------------------------------------------------
 
     async def refresh_links(self) -> None:
         """Re-read interface names and indexes."""
-        index: dict[str, int] = {}
-        async for link in await self._pyroute2().link("dump"):
-            name = link.get("ifname")
-            if name:
-                index[str(name)] = int(link["index"])
+        index = self._queries().links()
         self._index = index
         self._names = {number: name for name, number in index.items()}
 
@@ -134,22 +136,20 @@ class NetlinkInstaller:
 
     async def connected_networks(self) -> tuple[IPInterface, ...]:
         """Every address on this host's interfaces with its prefix length."""
-        found: list[IPInterface] = []
-        async for message in await self._pyroute2().addr("dump"):
-            address = message.get("address") or message.get("local")
-            if address:
-                found.append(ipaddress.ip_interface(f"{address}/{message['prefixlen']}"))
-        return tuple(found)
-
-    def _pyroute2(self) -> Any:
-        if self._ipr is None:
-            raise KernelError("NetlinkInstaller used before open()")
-        return self._ipr
+        return tuple(
+            ipaddress.ip_interface((entry.prefix_address, entry.prefixlen))
+            for entry in self._queries().addresses()
+        )
 
     def _rtnl(self) -> rtnl.RtnlSocket:
         if self._socket is None:
             raise KernelError("NetlinkInstaller used before open()")
         return self._socket
+
+    def _queries(self) -> rtnl.RtnlSocket:
+        if self._query is None:
+            raise KernelError("NetlinkInstaller used before open()")
+        return self._query
 
     # -- routes (rtnl) --------------------------------------------------------------------
 
@@ -165,62 +165,48 @@ class NetlinkInstaller:
         """:meth:`execute` answering ``(errno, kernel message)`` per operation, in order, instead
         of :class:`InstallResult` objects (for callers that keep their own per-route state:
         100,000 result objects cost more than the kernel's work on them). Accepted operations
-        answer the shared :data:`rtnl.OK`."""
+        answer the shared :data:`rtnl.OK`.
+
+        Double-buffered: while the sender thread hands batch *k* to the kernel (which does its
+        work inside ``send()``, without the GIL), this thread encodes batch *k + 1*; the event
+        loop runs between batches."""
         sock = self._rtnl()
-        answers: list[tuple[int, str]] = []
-        for start in range(0, len(ops), CHUNK):
-            chunk = ops[start : start + CHUNK]
-            codes = sock.execute(chunk, self.index_of)
-            if codes.count(rtnl.OK) != len(codes) and any(
-                code == errno.ENODEV for code, _ in codes
-            ):
-                await self.refresh_links()  # a device may have appeared: one more try
-                retry = [
-                    position for position, (code, _) in enumerate(codes) if code == errno.ENODEV
-                ]
-                again = sock.execute([chunk[position] for position in retry], self.index_of)
-                for position, answer in zip(retry, again, strict=True):
-                    codes[position] = answer
-            answers.extend(codes)
-            if start + CHUNK < len(ops):
-                await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        answers: list[tuple[int, str]] = [rtnl.OK] * len(ops)
+        packed: dict[int, bytes] = {}
+        sending: asyncio.Future[None] | None = None
+        size = sock.batch_size
+        for start in range(0, len(ops), size):
+            batch = sock.encode(
+                ops, start, min(start + size, len(ops)), self.index_of, answers, packed
+            )
+            if sending is not None:
+                await sending
+            sending = None
+            if batch is not None:
+                sending = loop.run_in_executor(self._sender, sock.transmit, batch, answers)
+        if sending is not None:
+            await sending
+        if answers.count(rtnl.OK) != len(answers) and any(
+            code == errno.ENODEV for code, _ in answers
+        ):
+            await self.refresh_links()  # a device may have appeared: one more try
+            retry = [position for position, (code, _) in enumerate(answers) if code == errno.ENODEV]
+            again = sock.execute([ops[position] for position in retry], self.index_of)
+            for position, answer in zip(retry, again, strict=True):
+                answers[position] = answer
         return answers
-
-    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
-        """Add (or with ``replace`` create/overwrite) one route."""
-        return (await self.execute((RouteOp("replace" if replace else "add", route),)))[0]
-
-    async def remove(self, route: KernelRoute) -> InstallResult:
-        """Delete one route of ``route.protocol``."""
-        return (await self.execute((RouteOp("remove", route),)))[0]
-
-    async def install_many(
-        self, routes: Sequence[KernelRoute], *, replace: bool = False
-    ) -> tuple[InstallResult, ...]:
-        """Add (or replace) many routes in batches."""
-        action: Action = "replace" if replace else "add"
-        return await self.execute([RouteOp(action, route) for route in routes])
-
-    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
-        """Delete many routes in batches."""
-        return await self.execute([RouteOp("remove", route) for route in routes])
 
     async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
         """The routes of ``protocol`` in ``table`` (filtered by the kernel)."""
-        return tuple(self._rtnl().dump(afi, protocol, table, self._names))
+        return tuple(self._queries().dump(afi, protocol, table, self._names))
 
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         """The route of any protocol with this key (one table dump: for rare conflicts)."""
-        for route in self._rtnl().dump(afi, 0, table, self._names):
+        for route in self._queries().dump(afi, 0, table, self._names):
             if route.prefix == prefix and route.metric == metric:
                 return route
         return None
-
-    async def reconcile(
-        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
-    ) -> ReconcileResult:
-        """Make this protocol's routes in ``table`` exactly ``desired`` (differences only)."""
-        return await reconcile_routes(self, afi, desired, protocol=protocol, table=table)
 
     # -- notifications --------------------------------------------------------------------
 

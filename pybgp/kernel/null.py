@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from pybgp.kernel.base import (
-    Action,
     EventCallback,
+    InstallerConveniences,
     InstallResult,
     IPInterface,
     KernelRoute,
-    ReconcileResult,
     RouteOp,
 )
 
 
-class NullInstaller:
+class NullInstaller(InstallerConveniences):
     """Answers every operation with success and holds nothing (a speaker that only
     reflects routes, or runs where it may not touch the kernel). Every next hop counts as
     directly connected, so nothing is refused for reachability."""
@@ -34,25 +33,6 @@ class NullInstaller:
         """Every operation succeeds."""
         return tuple(InstallResult(op.route, op.action) for op in ops)
 
-    async def install(self, route: KernelRoute, *, replace: bool = False) -> InstallResult:
-        """Succeeds."""
-        return InstallResult(route, "replace" if replace else "add")
-
-    async def remove(self, route: KernelRoute) -> InstallResult:
-        """Succeeds."""
-        return InstallResult(route, "remove")
-
-    async def install_many(
-        self, routes: Sequence[KernelRoute], *, replace: bool = False
-    ) -> tuple[InstallResult, ...]:
-        """Succeeds for each."""
-        action: Action = "replace" if replace else "add"
-        return tuple(InstallResult(route, action) for route in routes)
-
-    async def remove_many(self, routes: Sequence[KernelRoute]) -> tuple[InstallResult, ...]:
-        """Succeeds for each."""
-        return tuple(InstallResult(route, "remove") for route in routes)
-
     async def dump(self, afi: int, *, protocol: int, table: int) -> tuple[KernelRoute, ...]:
         """Nothing is ever present."""
         return ()
@@ -60,12 +40,6 @@ class NullInstaller:
     async def find(self, afi: int, prefix: bytes, *, table: int, metric: int) -> KernelRoute | None:
         """Nothing is ever present."""
         return None
-
-    async def reconcile(
-        self, afi: int, desired: Iterable[KernelRoute], *, protocol: int, table: int
-    ) -> ReconcileResult:
-        """Counts every desired route as added."""
-        return ReconcileResult(len(list(desired)), 0, 0, 0, ())
 
     async def connected_networks(self) -> tuple[IPInterface, ...]:
         """Everything is connected (0.0.0.0/0 and ::/0)."""

@@ -44,7 +44,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from pybgp.kernel.base import AFI_IPV6, IPAddress, KernelError, KernelRoute, RouteOp
 
@@ -61,8 +61,10 @@ NLMSG_DONE: Final = 3
 NLMSG_OVERRUN: Final = 4
 RTM_NEWLINK: Final = 16
 RTM_DELLINK: Final = 17
+RTM_GETLINK: Final = 18
 RTM_NEWADDR: Final = 20
 RTM_DELADDR: Final = 21
+RTM_GETADDR: Final = 22
 RTM_NEWROUTE: Final = 24
 RTM_DELROUTE: Final = 25
 RTM_GETROUTE: Final = 26
@@ -94,6 +96,11 @@ RT_TABLE_UNSPEC: Final = 0
 RTNH_F_ONLINK: Final = 4
 RTM_F_CLONED: Final = 0x200
 
+IFLA_IFNAME: Final = 3
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+IFA_FLAGS: Final = 8
+
 RTMGRP_LINK: Final = 0x1
 RTMGRP_IPV4_IFADDR: Final = 0x10
 RTMGRP_IPV4_ROUTE: Final = 0x40
@@ -108,6 +115,8 @@ _RTMSG = struct.Struct("=BBBBBBBBI")  # family dst_len src_len tos table protoco
 _RTA_U32 = struct.Struct("=HHI")
 _RTA_HEAD = struct.Struct("=HH")
 _RTNH = struct.Struct("=HBBi")  # rtnexthop: len, flags, hops, ifindex
+_IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+_IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 _ERRNO = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 
@@ -142,6 +151,17 @@ def _fast_structs(size: int) -> tuple[struct.Struct, struct.Struct, struct.Struc
 
 
 _FAST = {1: _fast_structs(4), AFI_IPV6: _fast_structs(16)}
+
+
+class EncodedBatch(NamedTuple):
+    """Route messages ready for one ``send()``: they carry ``ops[start:stop]``, numbered from
+    sequence number ``base``; ``barrier`` is the one that asks for an ACK."""
+
+    payload: bytes
+    start: int
+    stop: int
+    base: int
+    barrier: int
 
 
 class UnknownDevice(Exception):
@@ -366,6 +386,57 @@ def parse_route(
     )
 
 
+class InterfaceAddress(NamedTuple):
+    """One address of one interface, as RTM_NEWADDR describes it."""
+
+    ifindex: int
+    address: IPAddress
+    """The interface's own address (IFA_LOCAL, else IFA_ADDRESS)."""
+    prefixlen: int
+    scope: int
+    flags: int
+    """IFA_F_* (IFA_FLAGS when present: it holds the flags that do not fit the 8-bit field)."""
+    prefix_address: IPAddress
+    """The address ``prefixlen`` applies to (IFA_ADDRESS: the peer's on a point-to-point
+    link, where it differs from IFA_LOCAL), i.e. what names the connected subnet."""
+
+
+def parse_address(data: bytes | memoryview, offset: int, length: int) -> InterfaceAddress | None:
+    """The address in the RTM_NEWADDR/DELADDR message at ``offset`` (None: not IPv4/IPv6)."""
+    family, prefixlen, flags, scope, index = _IFADDRMSG.unpack_from(data, offset + 16)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    attrs = _parse_attrs(data, offset + 16 + _IFADDRMSG.size, offset + length)
+    local = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+    if local is None:
+        return None
+    if IFA_FLAGS in attrs:
+        flags = _U32.unpack(attrs[IFA_FLAGS][:4])[0]
+    address = _address(local)
+    remote = attrs.get(IFA_ADDRESS)
+    prefix_address = address if remote is None or remote == local else _address(remote)
+    return InterfaceAddress(index, address, prefixlen, scope, flags, prefix_address)
+
+
+def parse_link(data: bytes | memoryview, offset: int, length: int) -> tuple[int, str] | None:
+    """``(ifindex, name)`` of the RTM_NEWLINK/DELLINK message at ``offset``."""
+    _family, _type, index, _flags, _change = _IFINFOMSG.unpack_from(data, offset + 16)
+    name = _parse_attrs(data, offset + 16 + _IFINFOMSG.size, offset + length).get(IFLA_IFNAME)
+    if name is None:
+        return None
+    return index, name.rstrip(b"\x00").decode("utf-8", "replace")
+
+
+def dump_request(kind: int, seq: int, family: int = socket.AF_UNSPEC) -> bytes:
+    """An RTM_GETLINK or RTM_GETADDR dump request (every link, every address)."""
+    body = (
+        _IFINFOMSG.pack(family, 0, 0, 0, 0)
+        if kind == RTM_GETLINK
+        else _IFADDRMSG.pack(family, 0, 0, 0, 0)
+    )
+    return _HEADER.pack(16 + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+
+
 CLONE_NEWNET: Final = 0x40000000
 
 
@@ -467,10 +538,12 @@ class RtnlSocket:
         size = self.batch_size
         packed: dict[int, bytes] = {}
         for start in range(0, len(ops), size):
-            self._execute_chunk(ops, start, min(start + size, len(ops)), index_of, results, packed)
+            batch = self.encode(ops, start, min(start + size, len(ops)), index_of, results, packed)
+            if batch is not None:
+                self.transmit(batch, results)
         return results
 
-    def _execute_chunk(
+    def encode(
         self,
         ops: Sequence[RouteOp],
         start: int,
@@ -478,7 +551,11 @@ class RtnlSocket:
         index_of: IndexOf,
         results: list[tuple[int, str]],
         packed: dict[int, bytes],
-    ) -> None:
+    ) -> EncodedBatch | None:
+        """``ops[start:stop]`` as one buffer for :meth:`transmit` (None: nothing to send).
+
+        Each message gets its own sequence number; only the last asks for an ACK. An operation
+        naming a device that does not exist gets its ENODEV answer in ``results`` now."""
         count = stop - start
         if self._seq + count >= 0x7FFFFFFF:
             self._seq = 1
@@ -498,13 +575,22 @@ class RtnlSocket:
             except UnknownDevice as exc:
                 results[position] = (errno.ENODEV, f"device {exc.args[0]} not found")
         if not messages:
-            return
+            return None
         # the last message asks for an ack: its answer closes the batch
         op = ops[last]
         messages[-1] = encode_route(base + last - start, op.action, op.route, index_of, packed)
-        barrier = base + last - start
+        return EncodedBatch(b"".join(messages), start, stop, base, base + last - start)
+
+    def transmit(self, batch: EncodedBatch, results: list[tuple[int, str]]) -> None:
+        """Send ``batch`` and read the kernel's answers into ``results`` (its positions only).
+
+        The kernel carries the whole buffer out inside ``send()``, which releases the GIL: a
+        caller may encode the next batch in another thread meanwhile (one transmit at a time
+        per socket)."""
+        payload, start, stop, base, barrier = batch
+        count = stop - start
         try:
-            self._sock.send(b"".join(messages))
+            self._sock.send(payload)
         except OSError as exc:
             code = exc.errno or errno.EIO
             for position in range(start, stop):
@@ -560,6 +646,29 @@ class RtnlSocket:
             ):
                 routes.append(route)
         return routes
+
+    def links(self) -> dict[str, int]:
+        """Every interface: name -> ifindex."""
+        found: dict[str, int] = {}
+        for data, offset, length, kind in self._replies(self._request(RTM_GETLINK)):
+            link = parse_link(data, offset, length) if kind == RTM_NEWLINK else None
+            if link is not None:
+                found[link[1]] = link[0]
+        return found
+
+    def addresses(self) -> list[InterfaceAddress]:
+        """Every address of every interface."""
+        found: list[InterfaceAddress] = []
+        for data, offset, length, kind in self._replies(self._request(RTM_GETADDR)):
+            entry = parse_address(data, offset, length) if kind == RTM_NEWADDR else None
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def _request(self, kind: int) -> int:
+        self._seq = 1 if self._seq >= 0x7FFFFFFE else self._seq + 1
+        self._sock.send(dump_request(kind, self._seq))
+        return self._seq
 
     def _replies(self, seq: int) -> Iterator[tuple[bytes, int, int, int]]:
         while True:

@@ -11,6 +11,8 @@ handful of tuple comparisons, never a walk over attributes.
 The steps, in order (RFC 4271 §9.1.2.2, RFC 4456 §9; "locally originated" sits where most
 implementations put it, right after LOCAL_PREF):
 
+0. a fresh path over a stale one (kept over a peer's graceful restart: RFC 4724 §4.2 says
+   stale routes should be treated as less preferred);
 1. highest LOCAL_PREF (eBGP-learned paths carry the configured default, see ``paths``);
 2. locally originated over learned;
 3. shortest AS_PATH (AS_SET counts 1, confederation segments 0: §9.1.2.2 a);
@@ -52,6 +54,7 @@ class BestPathReason(enum.IntEnum):
     ROUTER_ID = 8
     PEER_ADDRESS = 9
     WITHDRAWN = 10
+    NOT_STALE = 11
 
     def describe(self) -> str:
         """The reason in words, as ``pybgp routes`` shows it."""
@@ -70,6 +73,7 @@ _WORDS = {
     BestPathReason.ROUTER_ID: "lower router id",
     BestPathReason.PEER_ADDRESS: "lower peer address",
     BestPathReason.WITHDRAWN: "withdrawn",
+    BestPathReason.NOT_STALE: "not stale",
 }
 
 # Index in Path.rank -> the reason when that component decided.
@@ -91,6 +95,8 @@ def _first_difference(a: tuple[object, ...], b: tuple[object, ...]) -> int:
 def rank_winner(a: Path, b: Path) -> tuple[Path, Path, BestPathReason] | None:
     """(winner, loser, reason) when steps 1-4 (one tuple comparison) separate ``a`` and ``b``,
     else None (the full :func:`decide` is needed). No ECMP is possible when they differ."""
+    if a.stale is not b.stale:  # step 0, RFC 4724 §4.2: stale routes are less preferred
+        return (b, a, BestPathReason.NOT_STALE) if a.stale else (a, b, BestPathReason.NOT_STALE)
     ra = a.rank
     rb = b.rank
     if ra == rb:
@@ -118,6 +124,13 @@ def decide(
     if len(candidates) == 1:
         return (candidates[0],), BestPathReason.ONLY_PATH
     reason = BestPathReason.ONLY_PATH
+    if any(p.stale for p in candidates):
+        fresh = [p for p in candidates if not p.stale]
+        if fresh:  # step 0, RFC 4724 §4.2: stale routes are less preferred
+            candidates = fresh
+            reason = BestPathReason.NOT_STALE
+            if len(candidates) == 1:
+                return (candidates[0],), reason
     # Steps 1-4: one tuple comparison.
     best_rank = min(p.rank for p in candidates)
     survivors = [p for p in candidates if p.rank == best_rank]

@@ -47,6 +47,9 @@ class Path:
     link_local_next_hop: IPv6Address | None = None
     """RFC 2545 §3: the link-local next hop that came with an IPv6 global one, if any."""
     default_local_pref: int = attrs.field(default=100, repr=False)
+    stale: bool = False
+    """Kept over the peer's graceful restart (RFC 4724 §4.2): loses the decision to any fresh
+    path, and is withdrawn unless re-announced before the peer's End-of-RIB."""
 
     local_pref: int = attrs.field(init=False, repr=False)
     """Effective LOCAL_PREF: the attribute, else ``default_local_pref`` (RFC 4271 §9.1.1)."""

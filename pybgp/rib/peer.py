@@ -51,9 +51,16 @@ class PeerState:
     disabled: set[Family] = attrs.field(factory=set)
     """Families disabled by RFC 7606 AFI/SAFI-disable: their routes are ignored until reset."""
     stale: dict[Family, set[bytes]] = attrs.field(factory=dict)
-    """Prefixes not re-announced since an enhanced route refresh began (RFC 7313 §4): withdrawn
-    at its end. Graceful restart (RFC 4724 §4.2) would use the same sweep: fill this at
-    session loss instead of dropping the routes, clear it at End-of-RIB."""
+    """Prefixes not re-announced since an enhanced route refresh began (RFC 7313 §4), or since
+    the session was lost in a graceful restart (RFC 4724 §4.2): withdrawn at the EoRR, or at
+    the peer's End-of-RIB for the family."""
+    restart_stale: set[Family] = attrs.field(factory=set)
+    """Families kept over the peer's graceful restart: their ``stale`` set is swept at the
+    peer's End-of-RIB (RFC 4724 §4.2) or by ``Rib.flush_stale``."""
+    stale_twins: dict[Path, Path] = attrs.field(factory=dict)
+    """Path -> its stale copy (same attributes, ``stale=True``), one per path."""
+    held_end_of_rib: set[Family] = attrs.field(factory=set)
+    """End-of-RIB markers not sent yet: selection deferral after our restart (RFC 4724 §4.1)."""
     paths: dict[tuple[object, ...], Path] = attrs.field(factory=dict)
     import_cache: dict[PathAttributes, tuple[PathAttributes, str | None]] = attrs.field(
         factory=dict
@@ -80,12 +87,35 @@ class PeerState:
         self.adj_in.clear()
         self.adj_out.clear()
         self.stale.clear()
+        self.restart_stale.clear()
+        self.stale_twins.clear()
+        self.held_end_of_rib.clear()
         self.disabled.clear()
         self.paths.clear()
         self.import_cache.clear()
         self.interned.clear()
         self.export_cache.clear()
         self.target = None
+
+    def session_lost(self) -> None:
+        """The session went down but the peer is restarting (RFC 4724 §4.2): forget what was
+        sent and the session's caches; keep the Adj-RIB-In (the caller marks it stale)."""
+        self.up = False
+        self.adj_out.clear()
+        self.held_end_of_rib.clear()
+        self.disabled.clear()
+        self.import_cache.clear()
+        self.export_cache.clear()
+        self.target = None
+
+    def stale_twin(self, path: Path) -> Path:
+        """The stale copy of ``path`` (made once)."""
+        if path.stale:
+            return path
+        twin = self.stale_twins.get(path)
+        if twin is None:
+            twin = self.stale_twins[path] = attrs.evolve(path, stale=True)
+        return twin
 
     def export_target(self) -> ExportTarget:
         """The receiving side as the export rules see it (cached)."""

@@ -16,6 +16,15 @@ Import: the attribute set is normalised once per UPDATE (MP_REACH/MP_UNREACH rem
 of eBGP paths removed (RFC 4271 §5.1.5), AS4_PATH merged for 2-octet peers (RFC 6793 §4.2.3)),
 checked for loops (AS_PATH, RFC 4456 §8 ORIGINATOR_ID and CLUSTER_LIST) and interned into a
 per-peer Path. Import policies run per prefix, only when set.
+
+Graceful restart (RFC 4724 §4.2): ``peer_down(keep=...)`` turns a restarting peer's paths into
+stale twins (``Path.stale``: same attributes and next hop, so neither the kernel nor the other
+peers see a change) that lose the decision to fresh paths; End-of-RIB and ``flush_stale`` sweep
+what was not re-announced.
+
+This module is over 800 lines on purpose: the entry points share the hot loops
+(``_install``, ``_withdraw_accepted``) and the pending-change queue, which stay in one class
+so that a million-prefix load pays no extra indirection.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from typing import cast
 
 import attrs
 
+from pybgp.rib.count import PrefixCount
 from pybgp.rib.decision import BestPathReason
 from pybgp.rib.export import end_of_rib
 from pybgp.rib.paths import Path
@@ -60,10 +70,16 @@ from pybgp.wire.attributes import (
     Origin,
     PathAttributes,
 )
-from pybgp.wire.constants import IPV4_UNICAST, AttributeCode, Family, RouteRefreshSubcode
+from pybgp.wire.constants import (
+    IPV4_UNICAST,
+    AttributeCode,
+    Family,
+    RouteRefreshSubcode,
+    family_name,
+)
 from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.refresh import RouteRefresh, encode_route_refresh
-from pybgp.wire.update import ErrorAction, UpdateResult
+from pybgp.wire.update import ErrorAction, Update, UpdateResult
 
 _KEEP: object = object()
 _ONLY = BestPathReason.ONLY_PATH
@@ -87,6 +103,9 @@ class Rib:
     _origin_paths: dict[tuple[object, ...], Path] = attrs.field(init=False, factory=dict)
     _pending: list[ChangeGroup] = attrs.field(init=False, factory=list)
     _notes: list[str] = attrs.field(init=False, factory=list)
+    hold_end_of_rib: bool = attrs.field(init=False, default=False)
+    """True while our selection is deferred after a graceful restart (RFC 4724 §4.1): the
+    initial table goes out, its End-of-RIB waits for :meth:`release_end_of_rib`."""
     _debug: list[str] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
@@ -170,21 +189,67 @@ class Rib:
         messages: list[bytes] = []
         for family in sorted(peer.send_families()):
             messages += self._resend(peer, family, diff=False)
-            messages.append(end_of_rib(family))  # RFC 4724 §2, after the initial table
+            if self.hold_end_of_rib:
+                peer.held_end_of_rib.add(family)
+            else:
+                messages.append(end_of_rib(family))  # RFC 4724 §2, after the initial table
         return _merge(output, peer_id, messages)
 
-    def peer_down(self, peer_id: str) -> RibOutput:
-        """The session left Established: the peer's routes are withdrawn everywhere.
+    def release_end_of_rib(self) -> RibOutput:
+        """Selection deferral is over (RFC 4724 §4.1): send the End-of-RIB markers held back
+        and send them at once from now on."""
+        self.hold_end_of_rib = False
+        output = self._flush()
+        for peer_id, peer in self._peers.items():
+            if peer.up and peer.held_end_of_rib:
+                held = sorted(peer.held_end_of_rib)
+                peer.held_end_of_rib.clear()
+                output = _merge(output, peer_id, [end_of_rib(family) for family in held])
+        return output
 
-        Graceful restart (RFC 4724 §4.2) is a small change here: instead of dropping, keep the
-        Adj-RIB-In and fill ``PeerState.stale`` with its prefixes (as an enhanced route refresh
-        BEGIN does, see :meth:`route_refresh`); at the peer's End-of-RIB in
-        :meth:`apply_update`, withdraw what is still stale (as END does).
+    def peer_down(self, peer_id: str, keep: Iterable[Family] = ()) -> RibOutput:
+        """The session left Established: the peer's routes are withdrawn everywhere, except
+        those of the families in ``keep``.
+
+        ``keep`` (the peer restarts gracefully, RFC 4724 §4.2): those routes stay, as stale
+        paths (they lose the decision to any fresh path but stay installed while they are the
+        best), until the peer re-announces them, its End-of-RIB for the family sweeps what it did
+        not re-announce, or :meth:`flush_stale` is called (timers, F-bit cleared).
         """
         peer = self._peers.get(peer_id)
-        if peer is not None:
+        if peer is None:
+            return self._flush()
+        kept = set(keep) & set(peer.adj_in)
+        if not kept:
             self._drop_peer_routes(peer)
+            return self._flush()
+        for family in list(peer.adj_in):
+            if family not in kept:
+                table = peer.adj_in.pop(family)
+                self._withdraw_accepted(family, table, list(table.routes))
+                peer.stale.pop(family, None)
+                peer.restart_stale.discard(family)
+        peer.session_lost()
+        for family in sorted(kept):
+            self._mark_stale(peer, family)
+        self._loc.forget()
         return self._flush()
+
+    def flush_stale(self, peer_id: str, families: Iterable[Family]) -> RibOutput:
+        """Withdraw a restarting peer's routes of ``families`` that are still stale (its
+        restart or stale-routes timer expired, its new OPEN lacks the F-bit: RFC 4724 §4.2)."""
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            for family in sorted(families):
+                self._sweep_stale(peer, family, "flushed")
+        return self._flush()
+
+    def stale_count(self, peer_id: str) -> int:
+        """Routes of ``peer_id`` kept stale over its graceful restart."""
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            return 0
+        return sum(len(peer.stale.get(family, ())) for family in peer.restart_stale)
 
     def set_policies(
         self,
@@ -305,7 +370,9 @@ class Rib:
         action = result.action
         eor = update.end_of_rib
         if eor is not None:
-            return self._flush()  # RFC 4724 §2: nothing to do without graceful restart
+            # RFC 4724 §4.2: after a graceful restart, what was not re-announced goes now.
+            self._sweep_stale(peer, eor, "not re-announced before End-of-RIB (RFC 4724 §4.2)")
+            return self._flush()
         attributes = update.attributes
         mp_reach = attributes.mp_reach
         mp_unreach = attributes.mp_unreach
@@ -342,12 +409,13 @@ class Rib:
                 hops = mp_reach.next_hops
                 link_local = hops[1] if len(hops) > 1 and isinstance(hops[1], IPv6Address) else None
                 self._announce(peer, family, mp_reach.nlri, attributes, hops[0], link_local)
-        exceeded: tuple[str, ...] = ()
-        limit = peer.info.max_prefixes
-        if limit and sum(t.received_count for t in peer.adj_in.values()) > limit:
-            exceeded = (peer_id,)  # RFC 4486 Cease subcode 1: the speaker closes the session
-        output = self._flush()
-        return attrs.evolve(output, exceeded=exceeded) if exceeded else output
+        self._note_ignored(peer, update, accept)
+        return self._flush()
+
+    def prefix_counter(self, peer_id: str) -> PrefixCount:
+        """A count of the prefixes ``peer_id`` would hold after the UPDATEs it is given, in
+        order, before they are applied (the max-prefix check of :mod:`pybgp.neighbor`)."""
+        return PrefixCount(self._peers[peer_id])
 
     # ------------------------------------------------------------------ queries
 
@@ -401,6 +469,26 @@ class Rib:
         return frozenset(self._peers[peer_id].disabled)
 
     # ------------------------------------------------------------------ import internals
+
+    def _note_ignored(self, peer: PeerState, update: Update, accept: frozenset[Family]) -> None:
+        """RFC 4760 §8: NLRI of a family that was not negotiated (or is disabled, or not
+        configured) are ignored, with a note; never a crash."""
+        families: list[Family] = []
+        if (update.nlri or update.withdrawn) and IPV4_UNICAST not in accept:
+            families.append(IPV4_UNICAST)
+        for mp in (update.attributes.mp_reach, update.attributes.mp_unreach):
+            if mp is not None and (mp.afi, mp.safi) not in accept:
+                families.append((mp.afi, mp.safi))
+        for family in families:
+            why = (
+                "disabled (RFC 7606)" if family in peer.disabled
+                else "not negotiated (RFC 4760 §8)" if family not in peer.negotiated.families
+                else "not configured"
+            )
+            self._notes.append(
+                f"peer {peer.info.peer_id}: ignored {family_name(family)} NLRI: the family "
+                f"is {why}"
+            )
 
     def _adj_in(self, peer: PeerState, family: Family) -> AdjRibIn:
         table = peer.adj_in.get(family)
@@ -694,6 +782,35 @@ class Rib:
         result = self._loc.change(self._loc.table(family), key, old, new)
         if result is not None:
             self._pending.append((family, (key,), *result))
+
+    def _mark_stale(self, peer: PeerState, family: Family) -> None:
+        """Every route of ``family`` from ``peer`` becomes its stale twin (same attributes and
+        next hop: no change for the kernel or the other peers while it stays the best)."""
+        table = peer.adj_in.get(family)
+        if table is None:
+            return
+        by_path: dict[Path, list[bytes]] = {}
+        for key, path in table.routes.items():
+            by_path.setdefault(path, []).append(key)
+        for path, keys in by_path.items():
+            twin = peer.stale_twin(path)
+            if twin is not path:
+                self._install(family, table, keys, twin)
+        known = peer.stale.setdefault(family, set())
+        known.update(table.routes)
+        known.update(table.rejected)
+        peer.restart_stale.add(family)
+
+    def _sweep_stale(self, peer: PeerState, family: Family, why: str) -> None:
+        if family not in peer.restart_stale:
+            return
+        peer.restart_stale.discard(family)
+        stale = peer.stale.pop(family, None)
+        if stale:
+            self._notes.append(
+                f"peer {peer.info.peer_id}: {len(stale)} stale routes of {family} withdrawn: {why}"
+            )
+            self._withdraw_keys(peer, family, list(stale))
 
     def _drop_peer_routes(self, peer: PeerState) -> None:
         for family, table in peer.adj_in.items():

@@ -45,7 +45,8 @@ class PeerInfo:
     allow_own_as: int = 0
     """Accept paths holding our AS up to this many times (Calico numAllowedLocalASNumbers)."""
     max_prefixes: int = 0
-    """0 = no limit; above it RibOutput.exceeded names the peer (RFC 4486 Cease 1 to send)."""
+    """The peer's limit, for display; :mod:`pybgp.neighbor` enforces it (with
+    :meth:`pybgp.rib.Rib.prefix_counter`) before an UPDATE reaches the RIB."""
     import_policy: PolicyCallable | None = attrs.field(default=None, eq=False)
     export_policy: PolicyCallable | None = attrs.field(default=None, eq=False)
     soft_reconfiguration_inbound: bool = False
@@ -161,8 +162,6 @@ class RibOutput:
     debug_notes: tuple[str, ...] = ()
     """Log lines for the debug level (routes ignored as RFC 4271 §6.3 says, without a log
     line at the default level: NEXT_HOP = our own address)."""
-    exceeded: tuple[str, ...] = ()
-    """Peers above their max_prefixes: send Cease 1 (RFC 4486) and drop the session."""
 
     def __bool__(self) -> bool:
         return bool(self.changes) or bool(self.messages) or bool(self.notes)

@@ -1,10 +1,12 @@
 """How the speaker gets its TCP connections: listening, accepting, connecting, callbacks.
 
 A mixin of :class:`pybgp.speaker.Speaker`, kept apart so that the speaker module holds the
-peer lifecycle and session actions, and this one what happens on the wire before a session
-owns a connection: strangers refused (no OPEN sent), dynamic peers from a range, connection
-collisions (RFC 4271 §6.8), TTL and GTSM (RFC 5082), and connect attempts that give up with a
-reason (a wrong TCP MD5 key drops SYNs silently).
+peer lifecycle and the carrying out of actions, and this one the sockets: strangers refused
+(no OPEN sent; one log line per address and minute, :class:`~pybgp.neighbor.RefusalLog`),
+dynamic peers made from a range, every other connection offered to its
+:class:`~pybgp.neighbor.Neighbor`, which decides (collisions, back-off); TTL and GTSM
+(RFC 5082), and connect attempts that give up with a reason (a wrong TCP MD5 key drops SYNs
+silently).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import socket
 from typing import Final
 
 from pybgp.config import PeerConfig, SpeakerConfig
-from pybgp.fsm import Action, State, Timer
+from pybgp.neighbor import RefusalLog, RefuseConnection, Step
+from pybgp.session import Session
 from pybgp.speaker import tcp
-from pybgp.speaker.peer import CONNECTED, UNCONNECTED, Connection, Driver, Peer, clean_address
-from pybgp.wire.constants import CeaseSubcode, ErrorCode
-from pybgp.wire.notification import Notification, encode_notification
+from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
+from pybgp.wire.notification import encode_notification
 
 log = logging.getLogger("pybgp.speaker")
 
@@ -38,13 +40,12 @@ class ConnectionHandling:
     _connections: set[Connection]
     _tasks: set[asyncio.Task[None]]
 
+    _refusals: RefusalLog
+
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         raise NotImplementedError
 
-    def _new_driver(self, peer: Peer, *, auto_restart: bool) -> Driver:
-        raise NotImplementedError
-
-    def _run(self, driver: Driver, actions: list[Action]) -> None:
+    def _run(self, peer: Peer, steps: list[Step]) -> None:
         raise NotImplementedError
 
     def _drain(self, driver: Driver) -> None:
@@ -53,7 +54,7 @@ class ConnectionHandling:
     # ---------------------------------------------------------------- listening / accepting
 
     def _accepted(self, conn: Connection) -> None:
-        """An incoming connection: hand it to its peer's session, or refuse it."""
+        """An incoming connection: its neighbour decides; strangers are refused."""
         now = self._loop.time()
         try:
             address = clean_address(conn.remote)
@@ -65,45 +66,62 @@ class ConnectionHandling:
             template = self.config.peer_for(address)
             if template is not None and template.from_range is not None:
                 peer = self._add_peer(template, dynamic=True)
-                self._run(peer.main, peer.main.session.start(now, passive=True))
         if peer is None or not self._running:
-            log.warning(
-                "connection from %s refused: no configured peer or dynamic range matches",
-                address,
+            self._refused(
+                conn,
+                str(address),
+                RefuseConnection(
+                    f"connection from {address} refused: no configured peer or dynamic range "
+                    "matches",
+                    warning=True,
+                ),
             )
-            conn.close()
             return
-        main = peer.main
-        idle_hold = main.session.fsm.deadline(Timer.IDLE_HOLD)
-        if main.session.state is State.IDLE and idle_hold is not None:
-            # In the error wait (DampPeerOscillations) yet the peer calls: accept, or two
-            # speakers in error wait would keep refusing each other.
-            self._run(main, main.session.start(now, passive=True, automatic=True))
-        state = main.session.state
-        if state in UNCONNECTED and main.conn is None:
-            self._attach(main, conn, outgoing=False, now=now)
-        elif state in (State.OPEN_SENT, State.OPEN_CONFIRM) and peer.candidate is None:
-            # RFC 4271 §6.8: keep both until an OPEN tells us the peer's BGP identifier.
-            candidate = self._new_driver(peer, auto_restart=False)
-            peer.candidate = candidate
-            self._run(candidate, candidate.session.start(now, passive=True))
-            self._attach(candidate, conn, outgoing=False, now=now)
-        else:
-            # Established (RFC 4271 §6.8: close the new connection) or stopped / waiting.
-            subcode = (
-                CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
-                if state is State.ESTABLISHED or state in CONNECTED
-                else CeaseSubcode.CONNECTION_REJECTED
-            )
-            peer.log.info("incoming connection refused: session is %s", state)
-            conn.write(encode_notification(Notification(ErrorCode.CEASE, subcode)))
-            conn.close()
+        session, steps = peer.neighbor.connection_offered(now, outgoing=False)
+        self._offered(peer, conn, session, steps, outgoing=False)
 
-    def _attach(self, driver: Driver, conn: Connection, *, outgoing: bool, now: float) -> None:
-        conn.context = driver
-        driver.conn = conn
-        self._socket_options(driver.peer, conn)
-        self._run(driver, driver.session.connection_made(now, outgoing=outgoing))
+    def _offered(
+        self,
+        peer: Peer,
+        conn: Connection,
+        session: Session | None,
+        steps: list[Step],
+        *,
+        outgoing: bool,
+    ) -> None:
+        """Attach ``conn`` to the session the neighbour chose, then carry out its steps."""
+        if session is not None:
+            driver = peer.driver(session)
+            conn.context = driver
+            driver.conn = conn
+            self._socket_options(peer, conn)
+        for _session, action in steps:
+            if isinstance(action, RefuseConnection):
+                if outgoing:
+                    peer.log.debug("%s", action.reason)
+                    conn.close()
+                else:
+                    self._refused(conn, peer.peer_id, action, peer)
+        self._run(peer, [s for s in steps if not isinstance(s[1], RefuseConnection)])
+
+    def _refused(
+        self,
+        conn: Connection,
+        address: str,
+        refusal: RefuseConnection,
+        peer: Peer | None = None,
+    ) -> None:
+        """Close a refused connection (NOTIFICATION first when there is one); the log line is
+        rate-limited per source address."""
+        if refusal.notification is not None:
+            conn.write(encode_notification(refusal.notification))
+        conn.close()
+        logged, suppressed = self._refusals.refused(address, self._loop.time())
+        if not logged:
+            return
+        more = f" ({suppressed} more refused since the last line)" if suppressed else ""
+        level = logging.WARNING if refusal.warning else logging.INFO
+        (peer.log if peer is not None else log).log(level, "%s%s", refusal.reason, more)
 
     def _socket_options(self, peer: Peer, conn: Connection) -> None:
         if conn.transport is None:
@@ -143,7 +161,7 @@ class ConnectionHandling:
             )
             if peer.config.password:
                 reason += "; TCP MD5 configured: check the password"
-            driver.session.fsm.last_reason = reason
+            driver.session.record_reason(reason)
             peer.log.info("%s", reason)
         driver.connect_started = self._loop.time()
         task = self._loop.create_task(self._connect(driver))
@@ -186,30 +204,19 @@ class ConnectionHandling:
         peer = driver.peer
         if peer.removed or not self._running:
             return
-        if driver.session.state is State.CONNECT:
-            if peer.config.password and "timed out" in reason:
-                reason += "; TCP MD5 configured: check the password"
-            self._run(driver, driver.session.connect_failed(self._loop.time(), reason))
-        else:
-            peer.log.debug("%s (ignored: session is %s)", reason, driver.session.state)
+        if peer.config.password and "timed out" in reason:
+            reason += "; TCP MD5 configured: check the password"
+        now = self._loop.time()
+        self._run(peer, peer.neighbor.connect_failed(driver.session, now, reason))
 
     def _outgoing_connected(self, driver: Driver, conn: Connection) -> None:
         self._connections.add(conn)
         peer = driver.peer
-        now = self._loop.time()
         if peer.removed or not self._running:
             conn.close()
             return
-        main = peer.main
-        if main.session.state in UNCONNECTED and main.conn is None:
-            self._attach(main, conn, outgoing=True, now=now)
-        elif main.session.state in (State.OPEN_SENT, State.OPEN_CONFIRM) and peer.candidate is None:
-            candidate = self._new_driver(peer, auto_restart=False)
-            peer.candidate = candidate
-            self._run(candidate, candidate.session.start(now, passive=True))
-            self._attach(candidate, conn, outgoing=True, now=now)
-        else:
-            conn.close()
+        session, steps = peer.neighbor.connection_offered(self._loop.time(), outgoing=True)
+        self._offered(peer, conn, session, steps, outgoing=True)
 
     # ---------------------------------------------------------------- connection callbacks
 
@@ -222,7 +229,8 @@ class ConnectionHandling:
         """tcp.ConnectionOwner: bytes for the connection's session."""
         driver = conn.context
         if driver is not None:
-            self._run(driver, driver.session.receive_data(data, self._loop.time()))
+            peer = driver.peer
+            self._run(peer, peer.neighbor.receive_data(driver.session, data, self._loop.time()))
 
     def connection_closed(self, conn: Connection, exc: Exception | None) -> None:
         """tcp.ConnectionOwner: the connection is gone."""
@@ -231,17 +239,21 @@ class ConnectionHandling:
         if driver is not None and driver.conn is conn:
             driver.conn = None
             reason = f"connection lost: {exc}" if exc else "connection closed by the peer"
-            self._run(driver, driver.session.connection_lost(self._loop.time(), reason))
+            peer = driver.peer
+            now = self._loop.time()
+            self._run(peer, peer.neighbor.connection_lost(driver.session, now, reason))
 
     def connection_paused(self, conn: Connection) -> None:
         """tcp.ConnectionOwner: writes are not keeping up (RFC 9687 send hold timer starts)."""
         driver = conn.context
         if driver is not None:
-            self._run(driver, driver.session.send_stalled(self._loop.time()))
+            peer = driver.peer
+            self._run(peer, peer.neighbor.send_stalled(driver.session, self._loop.time()))
 
     def connection_resumed(self, conn: Connection) -> None:
         """tcp.ConnectionOwner: writes move again; send what waited."""
         driver = conn.context
         if driver is not None:
-            self._run(driver, driver.session.send_drained(self._loop.time()))
+            peer = driver.peer
+            self._run(peer, peer.neighbor.send_drained(driver.session, self._loop.time()))
             self._drain(driver)

@@ -12,10 +12,12 @@ import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig, SpeakerSection
 from pybgp.fsm import FsmTimers, NegotiatedSession, State
+from pybgp.kernel import KernelCounters
+from pybgp.neighbor import NeighborSettings
 from pybgp.policy import filter_policy
 from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RouteEntry
 from pybgp.session import Session, SessionConfig
-from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, family_name
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, family_name
 from pybgp.wire.notification import Notification
 from pybgp.wire.update import UpdateResult
 
@@ -27,10 +29,12 @@ __all__ = [
     "Snapshot",
     "SpeakerEvent",
     "UpdateReceived",
+    "neighbor_settings",
+    "peer_document",
     "peer_info",
     "peer_status",
     "session_config",
-    "status_dict",
+    "status_document",
 ]
 
 
@@ -85,6 +89,8 @@ class PeerStatus:
     updates_out: int = 0
     """UPDATE messages sent on the current session."""
     description: str = ""
+    disabled_families: frozenset[Family] = frozenset()
+    """Families RFC 7606 AFI/SAFI-disable turned off on this session (not in use)."""
 
 
 @attrs.frozen
@@ -180,6 +186,20 @@ def session_config(section: SpeakerSection, config: PeerConfig) -> SessionConfig
     )
 
 
+def neighbor_settings(
+    section: SpeakerSection, config: PeerConfig, *, dynamic: bool = False
+) -> NeighborSettings:
+    """What the :class:`~pybgp.neighbor.Neighbor` of one peer decides with."""
+    return NeighborSettings(
+        session=session_config(section, config),
+        dynamic=dynamic,
+        passive=config.passive,
+        enabled=config.enabled,
+        max_prefixes=config.max_prefixes,
+        max_prefixes_action=config.max_prefixes_action,
+    )
+
+
 def peer_info(
     section: SpeakerSection,
     config: PeerConfig,
@@ -214,32 +234,49 @@ def peer_policies(config: SpeakerConfig, peer: PeerConfig) -> tuple[Policy | Non
     )
 
 
-def status_dict(section: SpeakerSection, rib: Rib, peers: Sequence[PeerStatus]) -> dict[str, Any]:
-    """The ``pybgp status --json`` shape (CONTRACT.md), without the kernel part."""
+def status_document(
+    section: SpeakerSection,
+    rib: Rib,
+    peers: Sequence[PeerStatus],
+    kernel: KernelCounters | None = None,
+    adapter: str = "none",
+) -> dict[str, Any]:
+    """The ``pybgp status --json`` document (CONTRACT.md): the one place it is built."""
     return {
         "asn": section.asn,
         "router_id": str(section.router_id),
         "rib": {family_name(f): rib.prefix_count(f) for f in (IPV4_UNICAST, IPV6_UNICAST)},
-        "peers": [
-            {
-                "address": s.address,
-                "asn": s.asn,
-                "type": s.type,
-                "state": s.state.value,
-                "since": datetime.fromtimestamp(s.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "info": s.info,
-                "received": s.received,
-                "accepted": s.accepted,
-                "advertised": s.advertised,
-                **_session_details(s),
-            }
-            for s in peers
-        ],
+        "peers": [peer_document(s) for s in peers],
+        "kernel": {
+            "installed": 0 if kernel is None else kernel.installed,
+            "failed": 0 if kernel is None else kernel.failed,
+            "adapter": "none" if kernel is None else adapter,
+        },
+    }
+
+
+def peer_document(status: PeerStatus) -> dict[str, Any]:
+    """One peer of the status document: the contract's keys, then the session details."""
+    return {
+        "address": status.address,
+        "asn": status.asn,
+        "type": status.type,
+        "state": status.state.value,
+        "since": datetime.fromtimestamp(status.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "info": status.info,
+        "received": status.received,
+        "accepted": status.accepted,
+        "advertised": status.advertised,
+        **_session_details(status),
     }
 
 
 def _session_details(status: PeerStatus) -> dict[str, Any]:
-    """Beyond the contract's keys: what the session negotiated, and message counters."""
+    """Beyond the contract's keys: what the session negotiated, and message counters.
+
+    ``families`` lists the families in use; one that RFC 7606 AFI/SAFI-disable turned off
+    is listed under ``disabled_families`` instead.
+    """
     details: dict[str, Any] = {
         "description": status.description,
         "updates_in": status.updates_in,
@@ -261,11 +298,13 @@ def _session_details(status: PeerStatus) -> dict[str, Any]:
         )
         if present
     ]
+    disabled = status.disabled_families & negotiated.families
     details.update(
         router_id=str(negotiated.peer_router_id),
         hold_time=negotiated.hold_time,
         keepalive_time=negotiated.keepalive_time,
-        families=sorted(family_name(f) for f in negotiated.families),
+        families=sorted(family_name(f) for f in negotiated.families - disabled),
+        disabled_families=sorted(family_name(f) for f in disabled),
         capabilities=capabilities,
         hostname=negotiated.hostname,
     )
@@ -283,8 +322,10 @@ def peer_status(
             counters.accepted,
             counters.advertised,
         )
+        disabled = rib.disabled_families(str(config.address))
     except KeyError:
         received = accepted = advertised = 0
+        disabled = frozenset()
     return PeerStatus(
         address=str(config.address),
         asn=config.asn,
@@ -299,4 +340,5 @@ def peer_status(
         updates_in=session.updates_received,
         updates_out=session.updates_sent,
         description=config.description,
+        disabled_families=disabled,
     )

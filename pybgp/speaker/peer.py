@@ -1,8 +1,9 @@
 """The speaker's per-peer records: a peer, its session drivers, and connection helpers.
 
-A :class:`Peer` holds a neighbour's config, its RIB description and up to two session drivers
-(the main one and, during a connection collision, a candidate: RFC 4271 §6.8). A
-:class:`Driver` is one session with its connection, timer and connect task.
+A :class:`Peer` holds a neighbour's config, its RIB description, its
+:class:`~pybgp.neighbor.Neighbor` (which decides) and the I/O of each of the neighbour's
+sessions: one :class:`Driver` per session (its connection and connect task), and one
+``loop.call_at`` timer per peer, armed at :meth:`~pybgp.neighbor.Neighbor.next_deadline`.
 """
 
 from __future__ import annotations
@@ -10,22 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Final
 
 import attrs
 
 from pybgp.config import PeerConfig
-from pybgp.fsm import State
 from pybgp.logs import PeerAdapter
+from pybgp.neighbor import Neighbor
 from pybgp.rib import PeerInfo
 from pybgp.session import Session, SessionConfig
 from pybgp.speaker import tcp
-
-CONNECTED: Final = (State.OPEN_SENT, State.OPEN_CONFIRM, State.ESTABLISHED)
-"""States with a TCP connection."""
-UNCONNECTED: Final = (State.CONNECT, State.ACTIVE)
-"""States waiting for a TCP connection."""
-
 
 Connection = tcp.BgpConnection["Driver"]
 """A BGP connection whose context is the session driver it feeds."""
@@ -33,21 +27,16 @@ Connection = tcp.BgpConnection["Driver"]
 
 @attrs.define(eq=False)
 class Driver:
-    """One session, its connection, its timer and its connect task."""
+    """The I/O of one session: its connection and its connect task."""
 
     peer: Peer
     session: Session
     conn: Connection | None = None
-    timer: asyncio.TimerHandle | None = None
-    timer_at: float | None = None
     connect_task: asyncio.Task[None] | None = None
     connect_started: float = 0.0
 
     def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = None
-        self.timer_at = None
+        """Abandon a connection attempt in progress."""
         if self.connect_task is not None:
             self.connect_task.cancel()
             self.connect_task = None
@@ -55,23 +44,53 @@ class Driver:
 
 @attrs.define(eq=False)
 class Peer:
-    """A neighbour: its config, its RIB description, its main and candidate sessions."""
+    """A neighbour: its config, its RIB description, its Neighbor and session drivers."""
 
     config: PeerConfig
     session_config: SessionConfig
     info: PeerInfo
     log: PeerAdapter
-    main: Driver = attrs.field(init=False)
-    candidate: Driver | None = None
+    neighbor: Neighbor
+    drivers: dict[int, Driver] = attrs.field(factory=dict)
+    """id(session) -> its driver, for the neighbour's current sessions."""
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float | None = None
     since: float = attrs.field(factory=time.time)
-    dynamic: bool = False
-    removed: bool = False
-    end_of_rib_pending: frozenset[tuple[int, int]] | None = None
-    """Families whose End-of-RIB the peer has not sent yet (None: never up)."""
+    """Wall-clock time of the last state change (``pybgp status``)."""
 
     @property
     def peer_id(self) -> str:
         return self.info.peer_id
+
+    @property
+    def dynamic(self) -> bool:
+        return self.neighbor.settings.dynamic
+
+    @property
+    def removed(self) -> bool:
+        return self.neighbor.removed
+
+    def driver(self, session: Session) -> Driver:
+        """The driver of ``session`` (made on first use)."""
+        driver = self.drivers.get(id(session))
+        if driver is None:
+            driver = self.drivers[id(session)] = Driver(self, session)
+        return driver
+
+    def discard(self, session: Session) -> None:
+        """``session`` left the neighbour: drop its driver (cancelling a connect)."""
+        driver = self.drivers.pop(id(session), None)
+        if driver is not None:
+            driver.cancel()
+
+    def cancel(self) -> None:
+        """Stop the timer and every connection attempt."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = None
+        self.timer_at = None
+        for driver in self.drivers.values():
+            driver.cancel()
 
 
 def clean_address(text: str) -> IPv4Address | IPv6Address:

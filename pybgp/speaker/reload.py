@@ -1,24 +1,49 @@
 """Applying a reloaded config to a running :class:`~pybgp.speaker.Speaker` (SIGHUP).
 
-Kept apart from the shell to keep each file short; it only calls the speaker's methods.
+Kept apart from the shell to keep each file short; it only calls the methods of
+:class:`Reloadable`, which the speaker has (no import of the speaker: no cycle).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Protocol
 
 import attrs
 
-from pybgp.config import SpeakerConfig, config_diff
+from pybgp.config import PeerConfig, SpeakerConfig, config_diff
 from pybgp.wire.constants import CeaseSubcode
 
-if TYPE_CHECKING:
-    from pybgp.speaker import Speaker
-
-__all__ = ["apply_config"]
+__all__ = ["Reloadable", "apply_config"]
 
 
-async def apply_config(speaker: Speaker, new: SpeakerConfig) -> str:
+class Reloadable(Protocol):
+    """What applying a config needs of a running speaker."""
+
+    config: SpeakerConfig
+
+    async def add_peer(self, config: PeerConfig) -> None: ...
+
+    async def remove_peer(
+        self, address: str | IPv4Address | IPv6Address, message: str = ..., subcode: int = ...
+    ) -> None: ...
+
+    def update_policies(self, config: PeerConfig) -> None: ...
+
+    def originate(
+        self,
+        prefix: str | IPv4Network | IPv6Network,
+        communities: Sequence[int] = ...,
+        large_communities: Sequence[tuple[int, int, int]] = ...,
+    ) -> None: ...
+
+    def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None: ...
+
+    def _set_range_password(self, network: IPv4Network | IPv6Network, password: str) -> None: ...
+
+
+async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
     """Apply a reloaded config (SIGHUP); returns what happened, in words.
 
     Peers added start, removed ones get Cease/Peer De-configured, changed ones are reset
@@ -64,19 +89,17 @@ async def apply_config(speaker: Speaker, new: SpeakerConfig) -> str:
     if diff.dynamic_peers_changed:
         for dynamic in old.dynamic_peers:
             if dynamic.password:
-                speaker._listener.set_md5(
-                    dynamic.range.network_address, "", dynamic.range.prefixlen
-                )
+                speaker._set_range_password(dynamic.range, "")
         for dynamic in new.dynamic_peers:
             if dynamic.password:
-                speaker._listener.set_md5(
-                    dynamic.range.network_address, dynamic.password, dynamic.range.prefixlen
-                )
+                speaker._set_range_password(dynamic.range, dynamic.password)
         done.append("dynamic peer ranges updated (new connections)")
     if diff.speaker_changed:
         done.append(f"[speaker] {', '.join(diff.speaker_changed)}: for new sessions")
     if diff.kernel_changed:
         done.append("[kernel] changed: takes effect at the next restart")
+    if diff.graceful_restart_changed:
+        done.append("[graceful_restart] changed: takes effect at the next restart")
     if diff.filters_changed:
         done.append(f"filters changed: {', '.join(diff.filters_changed)}")
     return "; ".join(done) or "nothing to apply"

@@ -2,21 +2,24 @@
 
 Theory of operation
 -------------------
-Everything that decides is elsewhere: :class:`~pybgp.session.Session` (FSM + codec, no I/O)
-and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time between them:
+Everything that decides is elsewhere: :class:`~pybgp.neighbor.Neighbor` (one peer's sessions,
+collisions, back-off, End-of-RIB, max-prefix; no I/O), :class:`~pybgp.session.Session` (FSM +
+codec, no I/O) and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time
+between them:
 
-* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection reports
-  to the speaker (``connection_*`` callbacks), which feeds received bytes to the connection's
-  session and carries out the returned actions (write, close, hand UPDATEs to the RIB...);
-* one :class:`Driver` per session holds its single ``loop.call_at`` handle, re-armed to
-  ``session.next_deadline()`` after every input (the aioquic pattern);
-* one :class:`Peer` per configured (or dynamic) neighbour holds its main driver and, during a
-  connection collision, a second *candidate* driver; when either reaches OpenConfirm the
-  RFC 4271 §6.8 rule (:func:`~pybgp.session.collision_loser`) closes one with Cease/7.
+* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection
+  reports to the speaker (``connection_*`` callbacks), which feeds received bytes to the
+  connection's neighbour and carries out the returned steps in order (write, close, connect,
+  hand UPDATEs to the RIB, publish a state change...);
+* one :class:`~pybgp.speaker.peer.Peer` per configured (or dynamic) neighbour holds its
+  ``Neighbor``, a :class:`~pybgp.speaker.peer.Driver` per session (its connection and connect
+  task) and a single ``loop.call_at`` handle, re-armed to ``neighbor.next_deadline()`` after
+  every input (the aioquic pattern).
 
 Connections from addresses that match no configured peer and no ``dynamic_peers`` range are
-closed at once (no OPEN sent) and logged with the address. A dynamic peer gets a passive
-session built from its range's template and is forgotten when that session ends.
+closed at once (no OPEN sent) and logged with the address, once per address and minute. A
+dynamic peer gets a passive neighbour built from its range's template; the neighbour says when
+to forget it.
 
 Back-pressure: each transport has a write high-water mark. Above it asyncio calls
 ``pause_writing``: RIB output for that peer then waits in a per-connection backlog (the loop is
@@ -33,9 +36,7 @@ so no event falls between the two.
 
 Outgoing connection attempts give up after 0.7 x ConnectRetryTime, so that a connect that hangs
 (SYNs dropped: a wrong TCP MD5 key, a filtered port) shows as Connect -> Active with the reason
-("... timed out; TCP MD5 configured: check the password") instead of a silent retry. An incoming
-connection while the peer waits out its error back-off (Idle with the IdleHoldTimer running) is
-accepted, so that two speakers in back-off do not keep refusing each other.
+("... timed out; TCP MD5 configured: check the password") instead of a silent retry.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ from typing import Any, Final
 import attrs
 
 from pybgp.config import PeerConfig, SpeakerConfig
+from pybgp.errors import NotRunningError, UnknownPeerError
 from pybgp.fsm import (
-    Action,
     CloseTcp,
     ConnectTcp,
     DeliverRouteRefresh,
@@ -60,16 +61,27 @@ from pybgp.fsm import (
     NegotiatedSession,
     Note,
     SendBytes,
-    SessionDown,
     SessionUp,
     State,
-    StateChange,
 )
+from pybgp.graceful_restart import StartupSync
 from pybgp.kernel import KernelSync, RouteInstaller
-from pybgp.kernel.addresses import same_interface_address
+from pybgp.kernel.addresses import InterfaceAddresses
 from pybgp.logs import peer_logger
+from pybgp.neighbor import (
+    DiscardSession,
+    EndOfRibReceived,
+    FlushRoutes,
+    FlushStale,
+    ForgetNeighbor,
+    KeepStale,
+    Neighbor,
+    RefusalLog,
+    ReportState,
+    Step,
+)
 from pybgp.rib import PeerInfo, Policy, Rib, RibOptions, RibOutput
-from pybgp.session import Session, collision_loser
+from pybgp.session import Session
 from pybgp.speaker import tcp
 from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker.events import (
@@ -80,23 +92,23 @@ from pybgp.speaker.events import (
     Snapshot,
     SpeakerEvent,
     UpdateReceived,
+    neighbor_settings,
     peer_info,
     peer_policies,
     peer_status,
-    session_config,
-    status_dict,
+    status_document,
 )
+from pybgp.speaker.graceful import GracefulRestartShell
 from pybgp.speaker.kernel_feed import (
     INITIAL_SYNC,
     current_best_paths,
     feed_kernel,
     make_kernel_sync,
 )
-from pybgp.speaker.peer import CONNECTED, Connection, Driver, Peer, clean_address
+from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
 from pybgp.speaker.reload import apply_config
-from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode, ErrorCode
+from pybgp.wire.constants import IPV6_UNICAST, CeaseSubcode
 from pybgp.wire.nlri import prefix_from_network
-from pybgp.wire.notification import Notification
 
 __all__ = [
     "BestPathChanged",
@@ -166,7 +178,12 @@ class Speaker(ConnectionHandling):
         no ``installer``."""
         self._kernel_queue: asyncio.Queue[object] | None = None
         self._kernel_task: asyncio.Task[None] | None = None
-        self._sweep: asyncio.TimerHandle | None = None
+        self._refusals = RefusalLog()
+        self.graceful: GracefulRestartShell = None  # type: ignore[assignment]
+        """Graceful restart (RFC 4724): our own restart and the status; made at start."""
+        self._restart_stop = False
+        self._addresses = InterfaceAddresses()
+        """This host's interface addresses, followed from the loop (IPv6 next hops)."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -189,6 +206,15 @@ class Speaker(ConnectionHandling):
         self._loop = asyncio.get_running_loop()
         self._running = True
         self._stopping = False
+        self._restart_stop = False
+        self.graceful = GracefulRestartShell(
+            self.config,
+            self.rib,
+            self._loop,
+            self._rib_output,
+            self._startup_done,
+            lambda: list(self._peers.values()),
+        )
         try:
             section = self.config.speaker
             await self._listener.open(
@@ -196,35 +222,49 @@ class Speaker(ConnectionHandling):
                 section.listen_port,
                 lambda: Connection(self, outgoing=False, high_water=WRITE_HIGH_WATER),
             )
+            await self._addresses.open()
             await self._start_kernel()
         except BaseException:
             self._running = False
+            self._addresses.close()
             await self._listener.close()
             raise
         for dynamic in self.config.dynamic_peers:
             if dynamic.password:
-                self._listener.set_md5(
-                    dynamic.range.network_address, dynamic.password, dynamic.range.prefixlen
-                )
+                self._set_range_password(dynamic.range, dynamic.password)
         for peer in self.config.peers:
             await self.add_peer(peer)
         originate = self.config.originate
         for prefix in originate.prefixes:
             self.originate(prefix, originate.communities, originate.large_communities)
 
-    async def stop(self, message: str = "pybgp speaker shutting down") -> None:
+    async def stop(
+        self, message: str = "pybgp speaker shutting down", *, restart: bool = False
+    ) -> None:
         """Cease/Administrative Shutdown (RFC 9003 ``message``) to every peer, then close
-        everything and wait for it: sockets, transports, timers, tasks."""
+        everything and wait for it: sockets, transports, timers, tasks.
+
+        ``restart`` (with ``[graceful_restart]`` enabled): a planned restart. Peers that
+        negotiated graceful restart keep our routes as stale: those with the RFC 8538 N-bit get
+        Cease/Administrative Reset, the others a TCP close without NOTIFICATION (as BIRD does);
+        no route is withdrawn and every kernel route stays. Without ``restart``, peers with the
+        N-bit get Cease/Hard Reset (RFC 8538 §5) so that they do flush our routes (see
+        :meth:`pybgp.neighbor.Neighbor.shutdown`).
+        """
         if not self._running:
             return
+        restart = restart and self.graceful.options.enabled
         self._running = False
         self._stopping = True  # the kernel keeps the routes until KernelSync.stop decides
+        self._restart_stop = restart
         await self._listener.close()
         now = self._loop.time()
         for peer in list(self._peers.values()):
-            self._stop_peer(peer, now, message, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)
+            self._run(peer, peer.neighbor.shutdown(now, message, restart=restart))
+            peer.cancel()
         await self._wait_connections()
         await self._stop_kernel()
+        self._addresses.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -243,10 +283,11 @@ class Speaker(ConnectionHandling):
     async def add_peer(self, config: PeerConfig) -> None:
         """Configure a peer and start its session (a passive one only accepts connections).
 
-        Re-adding an address replaces the peer (its session is reset). Needs a started speaker.
+        Re-adding an address replaces the peer (its session is reset). Raises
+        :class:`~pybgp.errors.NotRunningError` before :meth:`start` or after :meth:`stop`.
         """
         if not self._running:
-            raise RuntimeError("Speaker.add_peer needs a started speaker (async with / start())")
+            raise NotRunningError("Speaker.add_peer needs a started speaker (async with / start())")
         peer_id = str(config.address)
         if peer_id in self._peers:
             await self.remove_peer(peer_id)
@@ -258,15 +299,25 @@ class Speaker(ConnectionHandling):
         message: str = "peer removed",
         subcode: int = CeaseSubcode.PEER_DECONFIGURED,
     ) -> None:
-        """Stop a peer's session (Cease/Peer De-configured by default) and forget it."""
+        """Stop a peer's session (Cease/Peer De-configured by default) and forget it.
+
+        Raises :class:`~pybgp.errors.NotRunningError` when the speaker is not running and
+        :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``) when no peer has ``address``.
+        """
+        if not self._running:
+            raise NotRunningError("Speaker.remove_peer needs a started speaker")
         peer = self._peers.get(str(address))
         if peer is None:
-            return
-        waits = [d.conn.closed for d in (peer.main, peer.candidate) if d and d.conn]
+            raise UnknownPeerError(address)
+        waits = [d.conn.closed for d in peer.drivers.values() if d.conn is not None]
         self._stop_peer(peer, self._loop.time(), message, subcode)
         self._forget_peer(peer)
         if waits:
             await asyncio.wait(waits, timeout=STOP_TIMEOUT)
+
+    def _set_range_password(self, network: IPv4Network | IPv6Network, password: str) -> None:
+        """TCP MD5 key (RFC 2385) for a dynamic peer range on the listener ("" = none)."""
+        self._listener.set_md5(network.network_address, password, network.prefixlen)
 
     async def apply_config(self, new: SpeakerConfig) -> str:
         """Apply a reloaded config (SIGHUP); returns what happened, in words.
@@ -285,11 +336,13 @@ class Speaker(ConnectionHandling):
         accept everything) without resetting its session.
 
         Import: re-applied to the routes already received (soft reconfiguration) or asked for
-        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent.
+        again with a ROUTE-REFRESH (RFC 2918); export: only the difference is sent. Both are
+        replaced: a None clears that direction. Raises :class:`~pybgp.errors.UnknownPeerError`
+        (a ``KeyError``) when no peer has ``address`` (before :meth:`start` there is none).
         """
         peer = self._peers.get(str(address))
         if peer is None:
-            raise KeyError(f"no peer {address}")
+            raise UnknownPeerError(address)
         peer.info = attrs.evolve(
             peer.info, import_policy=import_policy, export_policy=export_policy
         )
@@ -302,21 +355,23 @@ class Speaker(ConnectionHandling):
 
         Import: re-applied from the kept routes, or by a ROUTE-REFRESH to the peer (RFC 2918);
         export: only the difference is sent. Other settings in ``config`` are not applied here
-        (``apply_config`` resets a peer whose session settings changed).
+        (``apply_config`` resets a peer whose session settings changed). Raises
+        :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``) for an unknown address.
         """
         peer = self._peers.get(str(config.address))
         if peer is None:
-            return
+            raise UnknownPeerError(config.address)
         peer.config = config
         self.set_policies(config.address, *peer_policies(self.config, config))
 
     def update_peer(self, config: PeerConfig) -> None:
         """Apply export-side settings of ``config`` (``route_reflector_client``, labels,
         filters) to its running peer without a reset: only the Adj-RIB-Out difference is
-        sent. Session settings (asn, port, timers...) need ``apply_config``'s reset."""
+        sent. Session settings (asn, port, timers...) need ``apply_config``'s reset. Raises
+        :class:`~pybgp.errors.UnknownPeerError` (a ``KeyError``) for an unknown address."""
         peer = self._peers.get(str(config.address))
         if peer is None:
-            return
+            raise UnknownPeerError(config.address)
         peer.config = config
         peer.info = peer_info(self.config.speaker, config, *peer_policies(self.config, config))
         self._rib_output(self.rib.add_peer(peer.info))
@@ -342,7 +397,7 @@ class Speaker(ConnectionHandling):
     def session(self, address: str | IPv4Address | IPv6Address) -> Session | None:
         """The main session of a peer (read-only use: state, negotiated, counters)."""
         peer = self._peers.get(str(address))
-        return None if peer is None else peer.main.session
+        return None if peer is None else peer.neighbor.main
 
     # ---------------------------------------------------------------- routes
 
@@ -396,7 +451,8 @@ class Speaker(ConnectionHandling):
         """Wait until the peer's session is in ``state``; raise TimeoutError after ``timeout``.
 
         The status returned is read when the event is handled; should the session already have
-        left ``state`` again by then (a collision resolved, say), waiting goes on.
+        left ``state`` again by then (a collision resolved, say), waiting goes on. Raises
+        :class:`~pybgp.errors.NotRunningError` when the speaker stops (or never started).
         """
         peer_id = str(address)
         snapshot, stream = self.subscribe(routes=False)
@@ -414,11 +470,23 @@ class Speaker(ConnectionHandling):
                         current = self.peer(peer_id)
                         if current is not None and current.state is state:
                             return current
-        raise RuntimeError("the speaker stopped")
+        raise NotRunningError("the speaker stopped")
 
     def status(self) -> dict[str, Any]:
-        """The ``pybgp status --json`` shape (without the kernel part)."""
-        return status_dict(self.config.speaker, self.rib, self.peers())
+        """The ``pybgp status --json`` document (:func:`~pybgp.speaker.events.status_document`)."""
+        kernel = None if self.kernel is None else self.kernel.counters()
+        document = status_document(
+            self.config.speaker, self.rib, self.peers(), kernel, self.config.kernel.adapter
+        )
+        if self.graceful is not None:
+            document["graceful_restart"] = self.graceful.document()
+            for entry in document["peers"]:
+                peer = self._peers.get(entry["address"])
+                if peer is not None:
+                    entry["graceful_restart"] = self.graceful.peer_document(
+                        peer, peer.neighbor.main.negotiated
+                    )
+        return document
 
     # ================================================================ internals
 
@@ -428,28 +496,34 @@ class Speaker(ConnectionHandling):
 
     def _status(self, peer: Peer) -> PeerStatus:
         return peer_status(
-            peer.config, peer.main.session, peer.since, self.rib, self.config.speaker.asn
+            peer.config, peer.neighbor.main, peer.since, self.rib, self.config.speaker.asn
         )
 
     def _add_peer(self, config: PeerConfig, *, dynamic: bool) -> Peer:
         section = self.config.speaker
         peer_id = str(config.address)
         info = peer_info(section, config, *peer_policies(self.config, config))
+        settings = neighbor_settings(section, config, dynamic=dynamic)
+        settings = attrs.evolve(
+            settings,
+            session=attrs.evolve(
+                settings.session, graceful_restart=self.graceful.capability(config)
+            ),
+            stale_routes_time=float(self.config.graceful_restart.stale_routes_time),
+        )
+        rib = self.rib
         peer = Peer(
             config=config,
-            session_config=session_config(section, config),
+            session_config=settings.session,
             info=info,
             log=peer_logger("pybgp.speaker", peer_id),
-            dynamic=dynamic,
+            neighbor=Neighbor(settings, prefix_counter=lambda: rib.prefix_counter(peer_id)),
         )
-        peer.main = self._new_driver(peer, auto_restart=not dynamic)
         self._peers[peer_id] = peer
         if config.password and not dynamic:
             self._listener.set_md5(config.address, config.password, None)
         self._rib_output(self.rib.add_peer(info))
-        if config.enabled and not dynamic:
-            now = self._loop.time()
-            self._run(peer.main, peer.main.session.start(now, passive=config.passive))
+        self._run(peer, peer.neighbor.start(self._loop.time()))
         peer.log.info(
             "peer configured: AS %d%s%s",
             config.asn,
@@ -458,25 +532,13 @@ class Speaker(ConnectionHandling):
         )
         return peer
 
-    def _new_driver(self, peer: Peer, *, auto_restart: bool) -> Driver:
-        session = Session(peer.session_config)
-        session.fsm.auto_restart = auto_restart
-        session.state_since = self._loop.time()
-        return Driver(peer, session)
-
     def _stop_peer(self, peer: Peer, now: float, message: str, subcode: int) -> None:
-        peer.removed = True
-        for driver in (peer.candidate, peer.main):
-            if driver is None:
-                continue
-            self._run(driver, driver.session.stop(now, message, subcode))
-            driver.cancel()
+        self._run(peer, peer.neighbor.stop(now, message, subcode))
+        peer.cancel()
 
     def _forget_peer(self, peer: Peer) -> None:
-        peer.removed = True
-        for driver in (peer.main, peer.candidate):
-            if driver is not None:
-                driver.cancel()
+        peer.cancel()
+        self.graceful.remove_peer(peer)
         if self._peers.get(peer.peer_id) is peer:
             del self._peers[peer.peer_id]
             if peer.config.password and not peer.dynamic:
@@ -485,58 +547,64 @@ class Speaker(ConnectionHandling):
 
     # ---------------------------------------------------------------- actions
 
-    def _run(self, driver: Driver, actions: list[Action]) -> None:
-        """Carry out a session's actions, then re-arm its timer."""
-        peer = driver.peer
-        notification: Notification | None = None
-        check_collision = False
-        for action in actions:
+    def _run(self, peer: Peer, steps: list[Step]) -> None:
+        """Carry out a neighbour's steps in order, then re-arm its timer."""
+        forget = False
+        for session, action in steps:
             if isinstance(action, SendBytes):
-                if driver.conn is not None:
+                driver = peer.drivers.get(id(session))
+                if driver is not None and driver.conn is not None:
                     driver.conn.write(action.data)
-            elif isinstance(action, StateChange):
-                check_collision = True
-                if driver is peer.main:
-                    peer.since = time.time()
-                    peer.log.info("%s -> %s: %s", action.old, action.new, action.reason)
-                    self._publish(
-                        PeerStateChanged(
-                            peer.peer_id, action.old, action.new, action.reason, notification
-                        )
-                    )
-            elif isinstance(action, SessionDown):
-                notification = action.notification_sent or action.notification_received
-                if action.was_established and driver is peer.main:
-                    self._rib_output(self.rib.peer_down(peer.peer_id))
-            elif isinstance(action, CloseTcp):
-                conn, driver.conn = driver.conn, None
-                if conn is not None:
-                    conn.close(abort=action.abort)
-                if driver.connect_task is not None:
-                    driver.connect_task.cancel()
-                    driver.connect_task = None
-            elif isinstance(action, ConnectTcp):
-                self._start_connect(driver)
             elif isinstance(action, DeliverUpdate):
-                if driver is peer.main and not peer.removed:
-                    self._publish(UpdateReceived(peer.peer_id, action.update))
-                    self._rib_output(self.rib.apply_update(peer.peer_id, action.update))
-                    eor = action.update.update.end_of_rib
-                    if eor is not None and peer.end_of_rib_pending:
-                        peer.end_of_rib_pending = peer.end_of_rib_pending - {eor}
-                        self._check_end_of_rib()
-            elif isinstance(action, DeliverRouteRefresh):
-                if driver is peer.main and not peer.removed:
-                    self._rib_output(self.rib.route_refresh(peer.peer_id, action.refresh.family))
+                self._publish(UpdateReceived(peer.peer_id, action.update))
+                self._rib_output(self.rib.apply_update(peer.peer_id, action.update))
+            elif isinstance(action, ReportState):
+                peer.since = time.time()
+                peer.log.info("%s -> %s: %s", action.old, action.new, action.reason)
+                self._publish(
+                    PeerStateChanged(
+                        peer.peer_id, action.old, action.new, action.reason, action.notification
+                    )
+                )
+            elif isinstance(action, CloseTcp):
+                driver = peer.drivers.get(id(session))
+                if driver is not None:
+                    conn, driver.conn = driver.conn, None
+                    if conn is not None:
+                        conn.close(abort=action.abort)
+                    driver.cancel()
+            elif isinstance(action, ConnectTcp):
+                assert session is not None
+                self._start_connect(peer.driver(session))
+            elif isinstance(action, FlushRoutes):
+                if not self._restart_stop:
+                    self._rib_output(self.rib.peer_down(peer.peer_id))
+            elif isinstance(action, KeepStale):
+                if not self._restart_stop:
+                    self.graceful.keep_stale(peer, action)
+            elif isinstance(action, FlushStale):
+                self.graceful.flush_stale(peer, action)
             elif isinstance(action, SessionUp):
-                if driver is peer.main and not peer.removed:
-                    self._session_up(driver, action.negotiated)
+                assert session is not None
+                self.graceful.session_up(peer, action.negotiated)
+                self._session_up(peer.driver(session), action.negotiated)
+            elif isinstance(action, DeliverRouteRefresh):
+                self._rib_output(self.rib.route_refresh(peer.peer_id, action.refresh.family))
+            elif isinstance(action, EndOfRibReceived):
+                self.graceful.end_of_rib(peer, action.family)
             elif isinstance(action, Note):
                 level = getattr(logging, action.level.upper(), logging.INFO)
                 peer.log.log(level, "%s", action.text)
-        self._arm(driver)
-        if check_collision:
-            self._after_state_change(peer)
+            elif isinstance(action, DiscardSession):
+                assert session is not None
+                peer.discard(session)
+            elif isinstance(action, ForgetNeighbor):
+                peer.log.info("dynamic peer forgotten: %s", action.reason)
+                forget = True
+        if forget:
+            self._forget_peer(peer)
+        elif not peer.removed:
+            self._arm(peer)
 
     def _with_ipv6_next_hop(
         self, peer: Peer, info: PeerInfo, negotiated: NegotiatedSession
@@ -544,7 +612,8 @@ class Speaker(ConnectionHandling):
         """IPv6 routes over an IPv4 session need an IPv6 NEXT_HOP the receiver can install.
 
         Unless ``local_address6`` is configured, use a global IPv6 address of the interface
-        holding the session's IPv4 address (as BIRD does), read again at each session start.
+        holding the session's IPv4 address (as BIRD does), as the address table, kept current
+        from netlink notifications, knows it now (no kernel round trip at session start).
         """
         local = info.local_address
         if (
@@ -553,7 +622,7 @@ class Speaker(ConnectionHandling):
             or IPV6_UNICAST not in negotiated.families
         ):
             return info
-        derived = same_interface_address(local, 6)
+        derived = self._addresses.same_interface(local, 6)
         if not isinstance(derived, IPv6Address):
             derived = None
             peer.log.warning(
@@ -576,7 +645,6 @@ class Speaker(ConnectionHandling):
         if info != peer.info:
             peer.info = info
             self._rib_output(self.rib.add_peer(peer.info))
-        peer.end_of_rib_pending = negotiated.families
         self._rib_output(
             self.rib.peer_up(
                 peer.peer_id,
@@ -587,104 +655,45 @@ class Speaker(ConnectionHandling):
             )
         )
 
-    def _after_state_change(self, peer: Peer) -> None:
-        """Collision detection (RFC 4271 §6.8), candidate promotion, dynamic peer clean-up."""
-        candidate = peer.candidate
-        main = peer.main
-        now = self._loop.time()
-        if candidate is not None:
-            cstate, mstate = candidate.session.state, main.session.state
-            if cstate is State.IDLE:
-                candidate.cancel()
-                peer.candidate = None
-            elif cstate not in CONNECTED:
-                pass  # being set up: the connection is attached next
-            elif mstate not in CONNECTED:
-                self._promote(peer, "the other connection went down")
-            elif State.OPEN_CONFIRM in (cstate, mstate) or State.ESTABLISHED in (cstate, mstate):
-                loser = collision_loser(
-                    self.config.speaker.router_id, main.session, candidate.session
-                )
-                winner = main if loser is candidate.session else candidate
-                loser_driver = main if winner is candidate else candidate
-                kept = "our" if winner.session.outgoing else "the peer's"
-                peer.log.info("connection collision: keeping %s connection (RFC 4271 §6.8)", kept)
-                if winner is candidate:
-                    self._promote(peer, f"connection collision: kept {kept} connection")
-                else:
-                    peer.candidate = None
-                self._run(loser_driver, loser_driver.session.collision_dump(now))
-                loser_driver.cancel()
-        if (
-            peer.dynamic
-            and not peer.removed
-            and peer.candidate is None
-            and peer.main.session.state is State.IDLE
-        ):
-            self._forget_peer(peer)
-
-    def _promote(self, peer: Peer, reason: str) -> None:
-        candidate = peer.candidate
-        assert candidate is not None
-        old = peer.main
-        peer.main = candidate
-        peer.candidate = None
-        candidate.session.fsm.auto_restart = not peer.dynamic
-        old_state = old.session.state
-        if old_state in CONNECTED:
-            pass  # the caller dumps it
-        else:
-            old.cancel()
-        peer.since = time.time()
-        self._publish(
-            PeerStateChanged(peer.peer_id, old_state, candidate.session.state, reason, None)
-        )
-
-    def _arm(self, driver: Driver) -> None:
-        deadline = driver.session.next_deadline()
-        if deadline == driver.timer_at:
+    def _arm(self, peer: Peer) -> None:
+        deadline = peer.neighbor.next_deadline()
+        if deadline == peer.timer_at:
             return
-        if driver.timer is not None:
-            driver.timer.cancel()
-        driver.timer_at = deadline
-        driver.timer = (
-            None if deadline is None else self._loop.call_at(deadline, self._on_timer, driver)
+        if peer.timer is not None:
+            peer.timer.cancel()
+        peer.timer_at = deadline
+        peer.timer = (
+            None if deadline is None else self._loop.call_at(deadline, self._on_timer, peer)
         )
 
-    def _on_timer(self, driver: Driver) -> None:
-        when = driver.timer_at
-        driver.timer = None
-        driver.timer_at = None
+    def _on_timer(self, peer: Peer) -> None:
+        when = peer.timer_at
+        peer.timer = None
+        peer.timer_at = None
         now = self._loop.time()
         if when is not None:
             now = max(now, when)
-        self._run(driver, driver.session.handle_timers(now))
+        self._run(peer, peer.neighbor.handle_timers(now))
 
     # ---------------------------------------------------------------- RIB output
 
     def _rib_output(self, output: RibOutput) -> None:
         if output.changes:
             self._publish(BestPathChanged(output.changes))
-            if self._kernel_queue is not None and not self._stopping:
+            if (
+                self._kernel_queue is not None
+                and not self._stopping
+                and not self.graceful.deferring
+            ):
                 self._kernel_queue.put_nowait(output.changes)
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
             if peer is not None and messages:
-                self._send_updates(peer.main, messages)
+                self._send_updates(peer.driver(peer.neighbor.main), messages)
         for note in output.notes:
             log.info("%s", note)
         for note in output.debug_notes:
             log.debug("%s", note)
-        for peer_id in output.exceeded:
-            peer = self._peers.get(peer_id)
-            if peer is not None:
-                # RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
-                reason = f"maximum number of prefixes ({peer.config.max_prefixes}) exceeded"
-                notification = Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED)
-                self._run(
-                    peer.main,
-                    peer.main.session.automatic_stop(self._loop.time(), notification, reason),
-                )
 
     def _send_updates(self, driver: Driver, messages: Sequence[bytes]) -> None:
         conn = driver.conn
@@ -719,42 +728,37 @@ class Speaker(ConnectionHandling):
         if self.kernel is None:
             return
         await self.kernel.start()
+        # Routes found in the kernel from a previous run (adopted as stale) are swept once
+        # every configured peer sent End-of-RIB, or after sweep_timeout; after a graceful
+        # restart they are our preserved forwarding state (RFC 4724 §4.1): selection towards
+        # the kernel is deferred until then (see pybgp.graceful_restart.StartupSync).
+        self.graceful.begin(self.kernel.adopted_afis(), self.config.kernel.sweep_timeout)
         queue: asyncio.Queue[object] = asyncio.Queue()
         initial = current_best_paths(self.rib)
-        if initial:
+        if initial and not self.graceful.deferring:
             queue.put_nowait(initial)
         self._kernel_queue = queue
         self._kernel_task = self._loop.create_task(feed_kernel(self.kernel, queue))
-        # Routes found in the kernel from a previous run are swept once every configured
-        # peer sent End-of-RIB, or after sweep_timeout (RFC 4724 §2 style).
-        timeout = self.config.kernel.sweep_timeout
-        self._sweep = self._loop.call_later(timeout, self._initial_sync)
 
-    def _initial_sync(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-            if self._kernel_queue is not None:
-                self._kernel_queue.put_nowait(INITIAL_SYNC)
-
-    def _check_end_of_rib(self) -> None:
-        """Sweep stale kernel routes early once every configured peer sent End-of-RIB."""
-        if self._sweep is None:
+    def _startup_done(self, startup: StartupSync) -> None:
+        """The start-up wait ended: after a deferral, the kernel gets the whole Loc-RIB at
+        once (unchanged routes are adopted without a kernel operation); then the sweep."""
+        if self._kernel_queue is None or self._stopping:
             return
-        peers = [p for p in self._peers.values() if not p.dynamic and p.config.enabled]
-        if peers and all(p.end_of_rib_pending == frozenset() for p in peers):
-            self._initial_sync()
+        if startup.defer:
+            self._kernel_queue.put_nowait(current_best_paths(self.rib))
+        self._kernel_queue.put_nowait(INITIAL_SYNC)
 
     async def _stop_kernel(self) -> None:
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self.graceful.close()
         if self._kernel_queue is not None and self._kernel_task is not None:
             self._kernel_queue.put_nowait(None)
             await self._kernel_task
         self._kernel_queue = self._kernel_task = None
         if self.kernel is not None:
-            await self.kernel.stop()
+            # A planned graceful restart keeps every kernel route, own blackholes included:
+            # the forwarding state survives (RFC 4724 §4.1).
+            await self.kernel.stop(keep=self._restart_stop)
 
     async def _wait_connections(self) -> None:
         pending = [conn.closed for conn in self._connections if not conn.closed.done()]

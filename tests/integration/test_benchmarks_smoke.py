@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,3 +38,21 @@ def test_codec_benchmark_runs() -> None:
     stdout = _run("codec.py", "--prefixes", "20000")
     assert "decode_update" in stdout and "prefixes/s" in stdout
     assert "memory per decoded prefix" in stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="benchmarks/kernel.py creates network namespaces")
+def test_kernel_benchmark_runs() -> None:
+    stdout = _run("kernel.py", "--routes", "2000", "--runs", "1", "--cycles", "2")
+    assert "2,000 IPv4 routes into the kernel and out again" in stdout
+    assert "pybgp KernelSync (watched)" in stdout and "pybgp RSS:" in stdout
+    if shutil.which("bird"):
+        assert "BIRD 2 kernel protocol" in stdout and "pybgp / BIRD" in stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="benchmarks/kernel.py creates network namespaces")
+def test_kernel_benchmark_learned_runs() -> None:
+    stdout = _run("kernel.py", "--routes", "2000", "--runs", "1", "--cycles", "2", "--only-learned")
+    assert "2,000 routes learned over iBGP into the kernel" in stdout
+    assert "pybgp run RSS:" in stdout
+    if shutil.which("bird"):
+        assert "BIRD 2 (bgp + kernel)" in stdout and "pybgp / BIRD" in stdout

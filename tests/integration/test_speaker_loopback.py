@@ -434,7 +434,8 @@ async def test_back_pressure_pauses_and_send_hold_timer() -> None:
             await s.wait_state("127.0.0.72", State.ESTABLISHED, TIMEOUT)
             session = s.session("127.0.0.72")
             assert session is not None
-            conn = s._peers["127.0.0.72"].main.conn
+            record = s._peers["127.0.0.72"]
+            conn = record.driver(record.neighbor.main).conn
             assert conn is not None and conn.transport is not None
             conn.transport.get_extra_info("socket").setsockopt(
                 socket.SOL_SOCKET, socket.SO_SNDBUF, 4096

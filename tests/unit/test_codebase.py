@@ -1,8 +1,8 @@
 """House rules that CI enforces: ruff and mypy --strict clean, the core free of I/O imports.
 
 ruff's TID251 rule (pyproject.toml) bans asyncio, socket, time and pyroute2 in the protocol core
-(wire/, fsm, session, rib/); this test runs ruff so the ban holds on every CI run, not only on a
-developer's machine.
+(wire/, fsm/, session, neighbor, rib/); this test runs ruff so the ban holds on every CI run, not
+only on a developer's machine.
 """
 
 from __future__ import annotations
@@ -66,3 +66,49 @@ def _core_files() -> list[Path]:
         else:
             files.append(ROOT / "pybgp" / entry)
     return files
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The pybgp modules ``path`` imports (TYPE_CHECKING ones included: a cycle is a cycle)."""
+    import ast
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                for a in node.names
+            ]
+        found.update(r for r in map(resolve, names) if r is not None)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    """Issue 10: no module reaches itself through its imports (speaker <-> reload was one)."""
+    modules: dict[str, Path] = {}
+    for path in (ROOT / "pybgp").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    cycles = []
+    for start in sorted(graph):
+        stack, seen = [(start, (start,))], {start}
+        while stack:
+            node, trail = stack.pop()
+            for nxt in sorted(graph[node]):
+                if nxt == start:
+                    cycles.append(" -> ".join((*trail, nxt)))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, (*trail, nxt)))
+    assert not cycles, "\n".join(cycles)

@@ -20,6 +20,7 @@ from pybgp.config import (
     FilterConfig,
     FilterRule,
     FilterSetActions,
+    GracefulRestartConfig,
     KernelConfig,
     LoggingConfig,
     MetricsConfig,
@@ -646,7 +647,8 @@ def _field_names(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     "cls",
     [SpeakerSection, PeerConfig, DynamicPeerConfig, OriginateConfig, KernelConfig,
-     LoggingConfig, MetricsConfig, FilterConfig, FilterRule, FilterSetActions],
+     GracefulRestartConfig, LoggingConfig, MetricsConfig, FilterConfig, FilterRule,
+     FilterSetActions],
 )
 def test_docs_mention_every_key(cls: type) -> None:
     text = DOC.read_text()

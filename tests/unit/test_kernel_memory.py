@@ -25,6 +25,7 @@ from pybgp.kernel import (
     prefix_key,
     prefix_text,
 )
+from pybgp.kernel.plan import Batch, KernelPlan
 
 A = ipaddress.ip_address
 V4 = (1, 1)
@@ -390,19 +391,16 @@ def _as_change_list(changes: list[FakeChange]) -> object:
     return ChangeList(groups)  # type: ignore[arg-type]
 
 
-def _reference_plan(
-    self: KernelSync, keys: Sequence[tuple[int, bytes]]
-) -> tuple[list[object], list[tuple[int, bytes]]]:
+def _reference_plan(self: KernelPlan, keys: Sequence[tuple[int, bytes]]) -> Batch:
     """The planning rule, key by key, without the fast paths."""
-    ops: list[object] = []
-    op_keys: list[tuple[int, bytes]] = []
+    batch = Batch([], [])
     for key in keys:
         self._set_want(key, self._form(key))
-        op = self._plan(key)
+        op = self._plan_one(key)
         if op is not None:
-            ops.append(op)
-            op_keys.append(key)
-    return ops, op_keys
+            batch.ops.append(op)
+            batch.keys.append(key)
+    return batch
 
 
 @pytest.mark.parametrize("grouped", [False, True])
@@ -445,5 +443,17 @@ async def test_batched_planning_matches_one_by_one(
         return routes(installer), statuses, sync.counters(), sorted(map(repr, events))
 
     batched = await run(one_by_one=False)
-    monkeypatch.setattr(KernelSync, "_plan_many", _reference_plan)
+    monkeypatch.setattr(KernelPlan, "plan", _reference_plan)
     assert batched == await run(one_by_one=True)
+
+
+def test_the_optional_installer_parts_are_declared_not_probed() -> None:
+    """KernelSync uses the fast parts an installer declares (isinstance on the protocols)."""
+    from pybgp.kernel import CodeAnswers, NetlinkInstaller, NotificationFilter, RouteInstaller
+
+    netlink: RouteInstaller = NetlinkInstaller("no-such-netns")  # nothing is opened yet
+    assert isinstance(netlink, CodeAnswers) and isinstance(netlink, NotificationFilter)
+    for plain in (MemoryInstaller(), NullInstaller()):
+        assert not isinstance(plain, CodeAnswers) and not isinstance(plain, NotificationFilter)
+    assert KernelSync(netlink)._codes is netlink
+    assert KernelSync(MemoryInstaller())._codes is None

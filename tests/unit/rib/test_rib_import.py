@@ -147,14 +147,6 @@ def test_counters_and_routes_query() -> None:
     ]
 
 
-def test_max_prefixes_reported() -> None:
-    rib = make_rib()
-    add_peer(rib, "10.0.0.2", max_prefixes=2)
-    assert rib.apply_update("10.0.0.2", announce(attributes(), P, Q)).exceeded == ()
-    out = rib.apply_update("10.0.0.2", announce(attributes(), "10.3.0.0/16"))
-    assert out.exceeded == ("10.0.0.2",)
-
-
 def test_ipv6_withdraw() -> None:
     rib = make_rib()
     add_peer(rib, "10.0.0.2", families=(IPV4_UNICAST, IPV6_UNICAST))

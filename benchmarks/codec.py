@@ -48,8 +48,12 @@ from pybgp.wire.negotiated import Negotiated
 from pybgp.wire.update import decode_update, encode_update, pack_update_messages
 
 
-def make_table(n_prefixes: int, n_sets: int, seed: int) -> dict[int, list[bytes]]:
-    """Prefix keys grouped by attribute-set index; lengths /8../24 weighted like the DFZ."""
+def make_table(
+    n_prefixes: int, n_sets: int, seed: int, unicast_only: bool = False
+) -> dict[int, list[bytes]]:
+    """Prefix keys grouped by attribute-set index; lengths /8../24 weighted like the DFZ.
+    ``unicast_only`` leaves out 0/8, 127/8 and 224/3 (multicast and reserved), which BIRD
+    refuses as invalid networks: a table every implementation accepts whole."""
     rng = random.Random(seed)
     lengths = [24] * 60 + [23] * 8 + [22] * 10 + [21] * 5 + [20] * 5 + [19] * 4
     lengths += [18] * 2 + [17] * 2 + [16] * 3 + [12, 13, 14, 15]
@@ -62,6 +66,8 @@ def make_table(n_prefixes: int, n_sets: int, seed: int) -> dict[int, list[bytes]
         plen = rng.choice(lengths)
         addr = rng.getrandbits(32) & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
         key = bytes((plen,)) + addr.to_bytes(4, "big")[: (plen + 7) >> 3]
+        if unicast_only and (addr >> 24 in (0, 127) or addr >> 24 >= 224):
+            continue
         if key in seen:
             continue
         seen.add(key)

@@ -148,7 +148,7 @@ def _drain(sock: socket.socket) -> None:
 
 def sender_main(args: argparse.Namespace) -> None:
     neg = Negotiated(local_as=LOCAL_AS, peer_as=LOCAL_AS)
-    groups = make_table(args.prefixes, args.sets, args.seed)
+    groups = make_table(args.prefixes, args.sets, args.seed, unicast_only=args.unicast)
     sets = make_attribute_sets(args.sets, args.seed)
     if args.extra_asns:
         sets = longer_paths(sets, args.extra_asns)
@@ -568,6 +568,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="127.0.0.2", help=argparse.SUPPRESS)
     parser.add_argument("--extra-asns", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--unicast", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sender:
         sender_main(args)

@@ -119,7 +119,7 @@ class RibStale(RibImport):
         if table is None:
             return
         by_path: dict[Path, list[bytes]] = {}
-        for key, path in table.routes.items():
+        for key, path in table.routes.pairs():
             by_path.setdefault(path, []).append(key)
         for path, keys in by_path.items():
             twin = peer.stale_twin(path)

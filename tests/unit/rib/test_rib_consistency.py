@@ -21,6 +21,9 @@ def test_incremental_equals_from_scratch(seed: int, memo_limit: int, multipath: 
     rng = random.Random(seed)
     rib = make_rib(multipath=multipath)
     rib._loc.memo_limit = memo_limit
+    # What each peer announced and did not withdraw: its Adj-RIB-In, kept here independently
+    # of the RIB (which reads a peer's accepted routes from its Loc-RIB candidates).
+    model: dict[str, dict[str, tuple[object, object]]] = {address: {} for address, _ in PEERS}
     for address, asn in PEERS:
         add_peer(rib, address, asn=asn, router_id=f"1.1.1.{len(address)}")
     for _ in range(600):
@@ -28,6 +31,8 @@ def test_incremental_equals_from_scratch(seed: int, memo_limit: int, multipath: 
         chosen = rng.sample(PREFIXES, rng.randint(1, 5))
         if rng.random() < 0.3:
             rib.apply_update(address, withdraw(*chosen))
+            for prefix in chosen:
+                model[address].pop(prefix, None)
             continue
         path = (asn,) * (asn != 65000) + tuple(
             rng.choice((1, 2, 3)) for _ in range(rng.randint(0, 2))
@@ -40,10 +45,17 @@ def test_incremental_equals_from_scratch(seed: int, memo_limit: int, multipath: 
             next_hop=f"192.0.2.{rng.randint(1, 3)}",
         )
         rib.apply_update(address, announce(a, *chosen))
+        model[address].update(dict.fromkeys(chosen, (a.as_path, a.next_hop)))
         if rng.random() < 0.02:
             rib.peer_down(address)
+            model[address].clear()
             add_peer(rib, address, asn=asn, router_id=f"1.1.1.{len(address)}")
     tables = {address: rib.adj_rib_in(address, IPV4_UNICAST) for address, _ in PEERS}
+    for address, table in tables.items():
+        held = {prefix_to_str(k, 1): (p.attributes.as_path, p.attributes.next_hop)
+                for k, p in table.items()}
+        assert held == model[address]
+        assert rib.peer_counters(address).accepted == len(model[address])
     expected: dict[str, tuple[str | None, ...]] = {}
     for prefix in {k for t in tables.values() for k in t}:
         candidates = [t[prefix] for t in tables.values() if prefix in t]

@@ -243,7 +243,7 @@ class RibImport(RibState):
         peer.disabled.add(family)
         table = peer.adj_in.pop(family, None)
         if table is not None:
-            self._sel.withdraw(family, table, list(table.routes))
+            self._sel.drop(family, table)
         self._notes.append(
             f"peer {peer.info.peer_id}: family {family} disabled (RFC 7606): " + "; ".join(issues)
         )

@@ -139,7 +139,7 @@ class Rib(RibStale):
             if table.add_path != (family in negotiated.add_path_receive):
                 # Routes kept over a restart (graceful restart) under the other ADD-PATH mode
                 # have keys of the other form: they go, the new session re-sends them.
-                self._sel.withdraw(family, table, list(table.routes))
+                self._sel.drop(family, table)
                 del peer.adj_in[family]
                 peer.stale.pop(family, None)
                 peer.restart_stale.discard(family)

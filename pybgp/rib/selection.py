@@ -230,6 +230,59 @@ class Selection:
         for ident, same in other.items():
             pending.append((family, same, *seen[ident]))
 
+    def drop(self, family: Family, table: AdjRibIn) -> None:
+        """Withdraw every accepted path of ``table``'s peer (its session went down, the family
+        was disabled): one walk of the Loc-RIB, where the peer's paths are."""
+        routes = table.routes
+        if routes.add_path or self.touched is not None:
+            self.withdraw(family, table, list(routes))
+            return
+        if not routes.count:
+            return
+        loc = routes.loc
+        pending = self.pending
+        transition = self.loc.transition
+        peer_id = routes.peer_id
+        dead: list[bytes] = []
+        gone: dict[Path, list[bytes]] = {}
+        other: dict[int, list[bytes]] = {}
+        seen: dict[int, Change] = {}
+        for key, entry in loc.items():
+            if type(entry) is not tuple:
+                old = cast(Path, entry)
+                if old.peer_id == peer_id:
+                    dead.append(key)
+                    same = gone.get(old)
+                    if same is None:
+                        gone[old] = [key]
+                    else:
+                        same.append(key)
+                continue
+            for candidate in cast("tuple[Path, ...]", entry[2:]):
+                if candidate.peer_id == peer_id:
+                    break
+            else:
+                continue
+            new_entry, change = transition(entry, candidate, None)
+            if new_entry is None:
+                dead.append(key)
+            else:
+                loc[key] = new_entry  # an existing key: the walk may go on
+            if change is not None:
+                same = other.get(id(change))
+                if same is None:
+                    other[id(change)] = [key]
+                    seen[id(change)] = change
+                else:
+                    same.append(key)
+        for key in dead:
+            del loc[key]
+        routes.count = 0
+        for old, same in gone.items():
+            pending.append((family, same, (old,), (), _WITHDRAWN))
+        for ident, same in other.items():
+            pending.append((family, same, *seen[ident]))
+
     def change(self, family: Family, key: bytes, old: Path | None, new: Path | None) -> None:
         """Replace candidate ``old`` by ``new`` for one prefix (origination)."""
         if self.touched is not None:

@@ -59,7 +59,7 @@ class RibStale(RibImport):
         for family in list(peer.adj_in):
             if family not in kept:
                 table = peer.adj_in.pop(family)
-                self._sel.withdraw(family, table, list(table.routes))
+                self._sel.drop(family, table)
                 peer.stale.pop(family, None)
                 peer.restart_stale.discard(family)
         peer.session_lost()

@@ -73,6 +73,11 @@ class Selection:
             keys = list(batch)  # the same prefix twice in one UPDATE
         if self.touched is not None:
             self.touch(family, table, keys, p.peer_id)
+        few = routes.few
+        if few is not None:  # a small peer's keys (AcceptedRoutes.few): all accepted now
+            few.update(batch)
+            if len(few) > routes.FEW:
+                routes.few = None
         if table.add_path:
             keys = [key[4:] for key in keys]  # the prefixes (RFC 7911: one path id, p's)
             batch = dict.fromkeys(keys, p)
@@ -181,6 +186,11 @@ class Selection:
             self.touch(family, table, keys, None)
         if not routes.count:
             return
+        few = routes.few
+        if few:
+            keys = keys if isinstance(keys, list | tuple) else list(keys)
+            for key in keys:
+                few.pop(key, None)
         loc = routes.loc
         pending = self.pending
         transition = self.loc.transition
@@ -232,9 +242,10 @@ class Selection:
 
     def drop(self, family: Family, table: AdjRibIn) -> None:
         """Withdraw every accepted path of ``table``'s peer (its session went down, the family
-        was disabled): one walk of the Loc-RIB, where the peer's paths are."""
+        was disabled): by its keys for a peer with few routes (``AcceptedRoutes.few``), else
+        in one walk of the Loc-RIB, where the peer's paths are."""
         routes = table.routes
-        if routes.add_path or self.touched is not None:
+        if routes.few is not None or routes.add_path or self.touched is not None:
             self.withdraw(family, table, list(routes))
             return
         if not routes.count:
@@ -278,6 +289,7 @@ class Selection:
         for key in dead:
             del loc[key]
         routes.count = 0
+        routes.few = {}  # none left: a small index again
         for old, same in gone.items():
             pending.append((family, same, (old,), (), _WITHDRAWN))
         for ident, same in other.items():

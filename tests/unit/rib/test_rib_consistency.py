@@ -9,6 +9,7 @@ import pytest
 from rib_helpers import add_peer, announce, attributes, make_rib, withdraw
 
 from pybgp.rib import decide
+from pybgp.rib.table import AcceptedRoutes
 from pybgp.wire.constants import IPV4_UNICAST
 from pybgp.wire.nlri import prefix_to_str
 
@@ -16,8 +17,16 @@ PEERS = [("10.0.0.2", 65000), ("10.0.0.3", 65000), ("172.16.0.2", 65010), ("172.
 PREFIXES = [f"10.{i}.0.0/16" for i in range(12)]
 
 
-@pytest.mark.parametrize(("seed", "memo_limit", "multipath"), [(1, 65536, 1), (2, 3, 1), (3, 1, 2)])
-def test_incremental_equals_from_scratch(seed: int, memo_limit: int, multipath: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "memo_limit", "multipath", "few"),
+    [(1, 65536, 1, 16384), (2, 3, 1, 2), (3, 1, 2, 0), (4, 65536, 1, 3)],
+)
+def test_incremental_equals_from_scratch(
+    seed: int, memo_limit: int, multipath: int, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``few``: how many keys a peer's accepted routes index before they are found by walking
+    # the Loc-RIB (AcceptedRoutes.FEW): both ways must give the same Adj-RIB-In.
+    monkeypatch.setattr(AcceptedRoutes, "FEW", few)
     rng = random.Random(seed)
     rib = make_rib(multipath=multipath)
     rib._loc.memo_limit = memo_limit
@@ -56,6 +65,9 @@ def test_incremental_equals_from_scratch(seed: int, memo_limit: int, multipath: 
                 for k, p in table.items()}
         assert held == model[address]
         assert rib.peer_counters(address).accepted == len(model[address])
+        adj_in = rib._peers[address].adj_in.get(IPV4_UNICAST)
+        if adj_in is not None and adj_in.routes.few is not None:
+            assert list(adj_in.routes.few) == list(table)  # the index is exact, in order
     expected: dict[str, tuple[str | None, ...]] = {}
     for prefix in {k for t in tables.values() for k in t}:
         candidates = [t[prefix] for t in tables.values() if prefix in t]

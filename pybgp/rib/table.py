@@ -13,9 +13,10 @@ Layout (chosen for a million prefixes; see ``benchmarks/ingest_core.py``):
   candidate with the selected ones (best, then ECMP members) first; such tuples are shared
   between prefixes that went through the same transition (``LocRib.transition``).
 
-Stale routes (enhanced route refresh now, graceful restart later) need no per-prefix flag:
+Stale routes (enhanced route refresh, graceful restart) need no per-prefix flag:
 ``PeerState.stale`` is a set of prefix keys per family, emptied as the peer re-announces, and
-what remains is withdrawn at the end (``Rib.route_refresh``).
+what remains is withdrawn at the end (see ``pybgp.rib.stale``); over a graceful restart the
+peer's paths are replaced by their stale twins (one per Path), in the Loc-RIB like any other.
 """
 
 from __future__ import annotations

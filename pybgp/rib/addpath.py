@@ -10,9 +10,9 @@ id), so two paths of one peer for a prefix are two candidates of the prefix's Lo
 the decision runs over all of them (RFC 4271 §9.1; the received path id is the last tie-breaker,
 see ``decision``). A withdrawal names (prefix, path id) and removes that path only; an
 announcement of a known (prefix, path id) replaces that path (RFC 7911 §3: the pair identifies
-the path). :func:`install` and :func:`withdraw` are the path-key twins of the engine's loops.
-Peers and families without ADD-PATH keep plain prefix keys and never reach this module: the
-engine checks one flag per UPDATE.
+the path). The Adj-RIB-In holds no table of its own (``table.AcceptedRoutes``): the peer's
+path for a path key is the Loc-RIB candidate with that peer and path id, and the engine's loops
+(``selection.Selection``) serve both forms of key, checking one flag per UPDATE.
 
 *Send.* For a family negotiated for sending (we said send, the peer said receive), the peer's
 Adj-RIB-Out holds path keys too (``PeerState.adj_out``) plus, per prefix, the ids sent
@@ -31,25 +31,20 @@ leaves the set is withdrawn by its id.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from pybgp.rib.decision import BestPathReason, decide
+from pybgp.rib.decision import decide
 from pybgp.rib.export import pack as pack_updates
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import IsClient, PeerState
-from pybgp.rib.table import Change, Entry, LocRib, entry_candidates, entry_selected
-from pybgp.rib.types import ChangeGroup
+from pybgp.rib.table import Entry, entry_candidates, entry_selected
 from pybgp.wire.attributes import PathAttributes
 from pybgp.wire.constants import IPV4_UNICAST, Family
 from pybgp.wire.update import Update
 
 _ID = struct.Struct("!I")
-_ONLY = BestPathReason.ONLY_PATH
-_WITHDRAWN = BestPathReason.WITHDRAWN
-
-Transition = Callable[[Entry | None, Path | None, Path | None], tuple[Entry | None, Change | None]]
 
 
 def path_keys(keys: Sequence[bytes], ids: Sequence[int] | None) -> list[bytes]:
@@ -115,109 +110,6 @@ class PathIds:
         if found is None:
             found = self.ids[key] = len(self.ids) + 1
         return found
-
-
-# ---------------------------------------------------------------------------- receive
-
-
-def install(
-    family: Family,
-    routes: dict[bytes, Path],
-    loc: dict[bytes, Entry],
-    loc_rib: LocRib,
-    add_candidates: Callable[[Family, dict[bytes, Entry], Sequence[bytes], Path], None],
-    keys: Sequence[bytes],
-    p: Path,
-    pending: list[ChangeGroup],
-) -> None:
-    """Accept ``p`` (one path id) for path ``keys``: the Adj-RIB-In gets (prefix, id) -> p and
-    the prefix's Loc-RIB entry gets ``p`` in place of that id's previous path, if any.
-
-    New (prefix, id) pairs take the engine's batched steps (``add_candidates``: one decision
-    per shared Loc-RIB entry), as a new peer's table does."""
-    if routes.keys().isdisjoint(keys):
-        routes.update(dict.fromkeys(keys, p))
-        prefixes = [key[4:] for key in keys]
-        if loc.keys().isdisjoint(prefixes):
-            loc.update(dict.fromkeys(prefixes, p))
-            pending.append((family, prefixes, (), (p,), _ONLY))
-        else:
-            add_candidates(family, loc, prefixes, p)
-        return
-    transition = loc_rib.transition
-    fresh: list[bytes] = []
-    replaced: dict[Path, list[bytes]] = {}
-    other: dict[int, list[bytes]] = {}
-    seen: dict[int, Change] = {}
-    for key in keys:
-        old = routes.get(key)
-        if old is p:
-            continue
-        routes[key] = p
-        prefix = key[4:]
-        entry = loc.get(prefix)
-        if entry is None:
-            loc[prefix] = p
-            fresh.append(prefix)
-        elif entry is old:
-            loc[prefix] = p
-            replaced.setdefault(old, []).append(prefix)
-        else:
-            new_entry, change = transition(entry, old, p)
-            loc[prefix] = new_entry  # type: ignore[assignment]
-            if change is not None:
-                same = other.get(id(change))
-                if same is None:
-                    other[id(change)] = [prefix]
-                    seen[id(change)] = change
-                else:
-                    same.append(prefix)
-    if fresh:
-        pending.append((family, fresh, (), (p,), _ONLY))
-    for old_path, same in replaced.items():
-        pending.append((family, same, (old_path,), (p,), _ONLY))
-    for ident, same in other.items():
-        pending.append((family, same, *seen[ident]))
-
-
-def withdraw(
-    family: Family,
-    routes: dict[bytes, Path],
-    loc: dict[bytes, Entry],
-    transition: Transition,
-    keys: Iterable[bytes],
-    pending: list[ChangeGroup],
-) -> None:
-    """Remove the paths of path ``keys`` (RFC 7911 §3: withdrawn by prefix and path id)."""
-    gone: dict[Path, list[bytes]] = {}
-    other: dict[int, list[bytes]] = {}
-    seen: dict[int, Change] = {}
-    for key in keys:
-        old = routes.pop(key, None)
-        if old is None:
-            continue
-        prefix = key[4:]
-        entry = loc.get(prefix)
-        if entry is old:
-            del loc[prefix]
-            gone.setdefault(old, []).append(prefix)
-            continue
-        new_entry, change = transition(entry, old, None)
-        if new_entry is None:
-            loc.pop(prefix, None)
-        else:
-            loc[prefix] = new_entry
-        if change is not None:
-            same = other.get(id(change))
-            if same is None:
-                other[id(change)] = [prefix]
-                seen[id(change)] = change
-            else:
-                same.append(prefix)
-    for old_path, same in gone.items():
-        pending.append((family, same, (old_path,), (), _WITHDRAWN))
-    for ident, same in other.items():
-        pending.append((family, same, *seen[ident]))
 
 
 # ---------------------------------------------------------------------------- send
@@ -356,11 +248,9 @@ __all__ = [
     "PathIds",
     "by_path_id",
     "export_paths",
-    "install",
     "ordered_candidates",
     "path_keys",
     "resend_keys",
     "touched_for",
     "update_keys",
-    "withdraw",
 ]

@@ -22,7 +22,7 @@ from pybgp.rib.peer import PeerState
 from pybgp.rib.policy import apply_route, make_route
 from pybgp.rib.receive import otc_ingress, own_next_hop
 from pybgp.rib.state import RibState
-from pybgp.rib.table import AdjRibIn
+from pybgp.rib.table import AcceptedRoutes, AdjRibIn
 from pybgp.rib.types import PolicyCallable
 from pybgp.wire.aspath import merge_as4_path
 from pybgp.wire.attributes import PathAttributes
@@ -57,10 +57,12 @@ class RibImport(RibState):
     def _adj_in(self, peer: PeerState, family: Family) -> AdjRibIn:
         table = peer.adj_in.get(family)
         if table is None:
-            table = AdjRibIn(
-                received={} if peer.keeps_received(self.options) else None,
+            accepted = AcceptedRoutes(
+                self._loc.table(family),
+                peer.info.peer_id,
                 add_path=family in peer.negotiated.add_path_receive,
             )
+            table = AdjRibIn(accepted, received={} if peer.keeps_received(self.options) else None)
             peer.adj_in[family] = table
         return table
 
@@ -241,7 +243,7 @@ class RibImport(RibState):
         peer.disabled.add(family)
         table = peer.adj_in.pop(family, None)
         if table is not None:
-            self._sel.withdraw(family, table, list(table.routes))
+            self._sel.drop(family, table)
         self._notes.append(
             f"peer {peer.info.peer_id}: family {family} disabled (RFC 7606): " + "; ".join(issues)
         )

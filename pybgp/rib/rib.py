@@ -139,7 +139,7 @@ class Rib(RibStale):
             if table.add_path != (family in negotiated.add_path_receive):
                 # Routes kept over a restart (graceful restart) under the other ADD-PATH mode
                 # have keys of the other form: they go, the new session re-sends them.
-                self._sel.withdraw(family, table, list(table.routes))
+                self._sel.drop(family, table)
                 del peer.adj_in[family]
                 peer.stale.pop(family, None)
                 peer.restart_stale.discard(family)
@@ -361,7 +361,7 @@ class Rib(RibStale):
         """A peer's accepted (post-policy) routes (a copy). In a family received with ADD-PATH
         the keys are path keys (4-octet path id + prefix key, ``pybgp.rib.addpath``)."""
         table = self._peers[peer_id].adj_in.get(family)
-        return dict(table.routes) if table is not None else {}
+        return dict(table.routes.pairs()) if table is not None else {}
 
     def adj_rib_in_received(self, peer_id: str, family: Family) -> dict[bytes, Path] | None:
         """A peer's pre-policy Adj-RIB-In (a copy), None when not kept (the peer has no soft

@@ -16,13 +16,13 @@ path-key twins of these loops in ``addpath``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import attrs
 
-from pybgp.rib import addpath
 from pybgp.rib.decision import BestPathReason
 from pybgp.rib.paths import Path
-from pybgp.rib.table import AdjRibIn, Change, Entry, LocRib
+from pybgp.rib.table import AdjRibIn, Change, Entry, LocRib, candidate_from
 from pybgp.rib.types import ChangeGroup
 from pybgp.wire.constants import Family
 
@@ -59,9 +59,12 @@ class Selection:
         return groups, touched
 
     def install(self, family: Family, table: AdjRibIn, keys: Iterable[bytes], p: Path) -> None:
-        """Accept ``p`` for ``keys`` (the hot loop of a full-table load)."""
+        """Accept ``p`` for ``keys`` (the hot loop of a full-table load).
+
+        With ADD-PATH the keys are path keys, all with ``p``'s path id (one Path per id).
+        """
         routes = table.routes
-        loc = self.loc.table(family)
+        loc = routes.loc
         keys = keys if isinstance(keys, list | tuple) else list(keys)
         if table.rejected:
             table.rejected.difference_update(keys)
@@ -70,59 +73,75 @@ class Selection:
             keys = list(batch)  # the same prefix twice in one UPDATE
         if self.touched is not None:
             self.touch(family, table, keys, p.peer_id)
+        few = routes.few
+        if few is not None:  # a small peer's keys (AcceptedRoutes.few): all accepted now
+            few.update(batch)
+            if len(few) > routes.FEW:
+                routes.few = None
         if table.add_path:
-            candidates = self.add_candidates
-            addpath.install(family, routes, loc, self.loc, candidates, keys, p, self.pending)
-            return
-        if routes.keys().isdisjoint(batch):
-            # Nothing of this batch known from this peer: the whole batch in C-level calls.
-            routes.update(batch)
-            if loc.keys().isdisjoint(batch):
-                loc.update(batch)  # new prefixes: best = the only path, no decision
-                self.pending.append((family, keys, (), (p,), _ONLY))
-            else:
-                self.add_candidates(family, loc, keys, p)
+            keys = [key[4:] for key in keys]  # the prefixes (RFC 7911: one path id, p's)
+            batch = dict.fromkeys(keys, p)
+        if loc.keys().isdisjoint(batch):
+            # New prefixes (a full table): best = the only path, no decision; C-level calls.
+            loc.update(batch)
+            routes.count += len(keys)
+            self.pending.append((family, keys, (), (p,), _ONLY))
             return
         pending = self.pending
         transition = self.loc.transition
+        peer_id, path_id = p.peer_id, p.path_id
         fresh: list[bytes] = []
+        added: list[bytes] = []
         replaced: dict[Path, list[bytes]] = {}
         other: dict[int, list[bytes]] = {}
         seen: dict[int, Change] = {}
+        get = loc.get
         for key in keys:
-            old = routes.get(key)
-            if old is p:
-                continue
-            routes[key] = p
-            entry = loc.get(key)
+            entry = get(key)
             if entry is None:
-                loc[key] = p
                 fresh.append(key)
-            elif entry is old:
-                loc[key] = p
+                continue
+            if type(entry) is not tuple:
+                old = cast(Path, entry)
+                if old is p:
+                    continue
+                if old.peer_id != peer_id or old.path_id != path_id:
+                    added.append(key)  # another peer's path: p is a second candidate
+                    continue
+                loc[key] = p  # the peer's only path, replaced: no decision
                 same = replaced.get(old)
                 if same is None:
                     replaced[old] = [key]
                 else:
                     same.append(key)
-            else:
-                new_entry, change = transition(entry, old, p)
-                loc[key] = new_entry  # type: ignore[assignment]
-                if change is not None:
-                    # Changes are shared (memoised) objects: group by identity, it is cheaper
-                    # than hashing nested tuples (``seen`` keeps them alive, ids stay unique).
-                    same = other.get(id(change))
-                    if same is None:
-                        other[id(change)] = [key]
-                        seen[id(change)] = change
-                    else:
-                        same.append(key)
+                continue
+            found = candidate_from(entry, peer_id, path_id)  # type: ignore[arg-type]
+            if found is None:
+                added.append(key)
+                continue
+            if found is p:
+                continue
+            new_entry, change = transition(entry, found, p)
+            loc[key] = new_entry  # type: ignore[assignment]
+            if change is not None:
+                # Changes are shared (memoised) objects: group by identity, it is cheaper
+                # than hashing nested tuples (``seen`` keeps them alive, ids stay unique).
+                same = other.get(id(change))
+                if same is None:
+                    other[id(change)] = [key]
+                    seen[id(change)] = change
+                else:
+                    same.append(key)
+        routes.count += len(fresh) + len(added)
         if fresh:
+            loc.update(dict.fromkeys(fresh, p))
             pending.append((family, fresh, (), (p,), _ONLY))
         for old, same in replaced.items():
             pending.append((family, same, (old,), (p,), _ONLY))
         for ident, same in other.items():
             pending.append((family, same, *seen[ident]))
+        if added:
+            self.add_candidates(family, loc, added, p)
 
     def add_candidates(
         self, family: Family, loc: dict[bytes, Entry], keys: Sequence[bytes], p: Path
@@ -159,45 +178,118 @@ class Selection:
             pending.append((family, same, *change))
 
     def withdraw(self, family: Family, table: AdjRibIn, keys: Iterable[bytes]) -> None:
-        """Remove the accepted paths of ``keys`` from ``table`` and the Loc-RIB."""
+        """Remove the accepted paths of ``keys`` (path keys with ADD-PATH: RFC 7911 §3, a
+        withdrawal names the prefix and the path id) from the Loc-RIB."""
         routes = table.routes
-        loc = self.loc.table(family)
-        pending = self.pending
-        transition = self.loc.transition
         if self.touched is not None:
             keys = list(keys)
             self.touch(family, table, keys, None)
-        if table.add_path:
-            addpath.withdraw(family, routes, loc, transition, keys, pending)
+        if not routes.count:
             return
+        few = routes.few
+        if few:
+            keys = keys if isinstance(keys, list | tuple) else list(keys)
+            for key in keys:
+                few.pop(key, None)
+        loc = routes.loc
+        pending = self.pending
+        transition = self.loc.transition
+        peer_id, add_path = routes.peer_id, routes.add_path
+        path_id = 0
+        removed = 0
         gone: dict[Path, list[bytes]] = {}
         other: dict[int, list[bytes]] = {}
         seen: dict[int, Change] = {}
         for key in keys:
-            old = routes.pop(key, None)
-            if old is None:
-                continue
+            if add_path:
+                key, path_id = key[4:], int.from_bytes(key[:4])
             entry = loc.get(key)
-            if entry is old:
+            if entry is None:
+                continue
+            if type(entry) is not tuple:
+                old = cast(Path, entry)
+                if old.peer_id != peer_id or old.path_id != path_id:
+                    continue
                 del loc[key]
+                removed += 1
                 same = gone.get(old)
                 if same is None:
                     gone[old] = [key]
                 else:
                     same.append(key)
+                continue
+            found = candidate_from(entry, peer_id, path_id)
+            if found is None:
+                continue
+            removed += 1
+            new_entry, change = transition(entry, found, None)
+            if new_entry is None:
+                loc.pop(key, None)
             else:
-                new_entry, change = transition(entry, old, None)
-                if new_entry is None:
-                    loc.pop(key, None)
+                loc[key] = new_entry
+            if change is not None:
+                same = other.get(id(change))
+                if same is None:
+                    other[id(change)] = [key]
+                    seen[id(change)] = change
                 else:
-                    loc[key] = new_entry
-                if change is not None:
-                    same = other.get(id(change))
+                    same.append(key)
+        routes.count -= removed
+        for old, same in gone.items():
+            pending.append((family, same, (old,), (), _WITHDRAWN))
+        for ident, same in other.items():
+            pending.append((family, same, *seen[ident]))
+
+    def drop(self, family: Family, table: AdjRibIn) -> None:
+        """Withdraw every accepted path of ``table``'s peer (its session went down, the family
+        was disabled): by its keys for a peer with few routes (``AcceptedRoutes.few``), else
+        in one walk of the Loc-RIB, where the peer's paths are."""
+        routes = table.routes
+        if routes.few is not None or routes.add_path or self.touched is not None:
+            self.withdraw(family, table, list(routes))
+            return
+        if not routes.count:
+            return
+        loc = routes.loc
+        pending = self.pending
+        transition = self.loc.transition
+        peer_id = routes.peer_id
+        dead: list[bytes] = []
+        gone: dict[Path, list[bytes]] = {}
+        other: dict[int, list[bytes]] = {}
+        seen: dict[int, Change] = {}
+        for key, entry in loc.items():
+            if type(entry) is not tuple:
+                old = cast(Path, entry)
+                if old.peer_id == peer_id:
+                    dead.append(key)
+                    same = gone.get(old)
                     if same is None:
-                        other[id(change)] = [key]
-                        seen[id(change)] = change
+                        gone[old] = [key]
                     else:
                         same.append(key)
+                continue
+            for candidate in cast("tuple[Path, ...]", entry[2:]):
+                if candidate.peer_id == peer_id:
+                    break
+            else:
+                continue
+            new_entry, change = transition(entry, candidate, None)
+            if new_entry is None:
+                dead.append(key)
+            else:
+                loc[key] = new_entry  # an existing key: the walk may go on
+            if change is not None:
+                same = other.get(id(change))
+                if same is None:
+                    other[id(change)] = [key]
+                    seen[id(change)] = change
+                else:
+                    same.append(key)
+        for key in dead:
+            del loc[key]
+        routes.count = 0
+        routes.few = {}  # none left: a small index again
         for old, same in gone.items():
             pending.append((family, same, (old,), (), _WITHDRAWN))
         for ident, same in other.items():

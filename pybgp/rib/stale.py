@@ -59,7 +59,7 @@ class RibStale(RibImport):
         for family in list(peer.adj_in):
             if family not in kept:
                 table = peer.adj_in.pop(family)
-                self._sel.withdraw(family, table, list(table.routes))
+                self._sel.drop(family, table)
                 peer.stale.pop(family, None)
                 peer.restart_stale.discard(family)
         peer.session_lost()
@@ -119,7 +119,7 @@ class RibStale(RibImport):
         if table is None:
             return
         by_path: dict[Path, list[bytes]] = {}
-        for key, path in table.routes.items():
+        for key, path in table.routes.pairs():
             by_path.setdefault(path, []).append(key)
         for path, keys in by_path.items():
             twin = peer.stale_twin(path)

@@ -56,7 +56,7 @@ class RibState:
 
     def _drop_peer_routes(self, peer: PeerState) -> None:
         for family, table in peer.adj_in.items():
-            self._sel.withdraw(family, table, list(table.routes))
+            self._sel.drop(family, table)
         peer.reset()
         self._loc.forget()
         self._watch_candidates()

@@ -3,22 +3,25 @@
 Layout (chosen for a million prefixes; see ``benchmarks/ingest_core.py``):
 
 * prefix keys are the RFC 4271 §4.3 NLRI bytes (``pybgp.wire.nlri``);
-* an Adj-RIB-In is ``dict[prefix key, Path]``, the Path shared by all prefixes of one
-  (peer, attribute set); a family received with ADD-PATH keys it by path key (path id +
-  prefix key, ``pybgp.rib.addpath``) and shares one Path per (peer, attribute set, path id);
+* the Loc-RIB is the only per-prefix table: an Adj-RIB-In (:class:`AdjRibIn`) reads a peer's
+  accepted routes from it (:class:`AcceptedRoutes`: the peer's candidates), the Path shared
+  by all prefixes of one (peer, attribute set); a family received with ADD-PATH names them by
+  path key (path id + prefix key, ``pybgp.rib.addpath``), one Path per (peer, attribute set,
+  path id);
 * a Loc-RIB entry is the Path itself when one peer knows the prefix (the common case: no tuple,
   no per-prefix object), or a tuple ``(reason, selected_count, path, path, ...)`` holding every
   candidate with the selected ones (best, then ECMP members) first; such tuples are shared
   between prefixes that went through the same transition (``LocRib.transition``).
 
-Stale routes (enhanced route refresh now, graceful restart later) need no per-prefix flag:
+Stale routes (enhanced route refresh, graceful restart) need no per-prefix flag:
 ``PeerState.stale`` is a set of prefix keys per family, emptied as the peer re-announces, and
-what remains is withdrawn at the end (``Rib.route_refresh``).
+what remains is withdrawn at the end (see ``pybgp.rib.stale``); over a graceful restart the
+peer's paths are replaced by their stale twins (one per Path), in the Loc-RIB like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -53,20 +56,119 @@ def entry_reason(entry: Entry) -> BestPathReason:
     return BestPathReason.ONLY_PATH
 
 
+def candidate_from(entry: Entry | None, peer_id: str, path_id: int) -> Path | None:
+    """The candidate of a Loc-RIB entry learned from ``peer_id`` with ``path_id``, or None."""
+    if entry is None:
+        return None
+    if type(entry) is tuple:
+        for path in entry[2:]:
+            if path.peer_id == peer_id and path.path_id == path_id:  # type: ignore[attr-defined]
+                return path  # type: ignore[return-value]
+        return None
+    path = cast(Path, entry)
+    return path if path.peer_id == peer_id and path.path_id == path_id else None
+
+
+class AcceptedRoutes(Mapping[bytes, Path]):
+    """One peer's accepted routes of one family, read from the Loc-RIB: no table of its own.
+
+    Every accepted path is a candidate of its prefix's Loc-RIB entry (the entry holds all of
+    them, selected or not), so a second per-prefix dictionary per peer would only repeat what
+    the Loc-RIB holds; this view finds the peer's candidate instead (one dictionary lookup and a
+    look at the entry's few candidates). Iterating walks the Loc-RIB of the family (what a peer
+    going down costs, as in BIRD's table flush); ``count`` keeps ``len`` O(1), and is kept
+    exact by the only writers, ``selection.Selection`` and ``addpath``.
+
+    A peer with few routes keeps their keys too (``few``, up to :attr:`FEW` of them), so that
+    listing them or the peer going down costs its own routes, not a walk of a full Loc-RIB; a
+    peer that sends more (a full table) drops that index and is walked.
+
+    Keys are prefix keys, or path keys (4-octet path id + prefix key) for a family received
+    with ADD-PATH (RFC 7911): then the peer's candidate must also have that path id.
+    """
+
+    __slots__ = ("add_path", "count", "few", "loc", "peer_id")
+
+    FEW = 16384
+    """The most keys kept in ``few`` (~40 bytes a key, at most ~0.7 MiB a peer): a walk of a
+    million-prefix Loc-RIB takes ~80 ms, which a peer with a full table pays once when it goes
+    down (beside ~1 s of withdrawals), but a small peer should not."""
+
+    def __init__(self, loc: dict[bytes, Entry], peer_id: str, add_path: bool = False) -> None:
+        self.loc = loc
+        """The Loc-RIB table of the family (shared with ``LocRib.tables``)."""
+        self.peer_id = peer_id
+        self.add_path = add_path
+        self.count = 0
+        """How many of the Loc-RIB's candidates came from this peer (paths, with ADD-PATH)."""
+        self.few: dict[bytes, object] | None = {}
+        """The keys of the accepted routes, in arrival order, while there are at most
+        :attr:`FEW` of them; None after (then they are found by walking the Loc-RIB)."""
+
+    def path(self, key: bytes) -> Path | None:
+        """The accepted path of ``key``, or None."""
+        if self.add_path:
+            return candidate_from(self.loc.get(key[4:]), self.peer_id, int.from_bytes(key[:4]))
+        return candidate_from(self.loc.get(key), self.peer_id, 0)
+
+    def pairs(self) -> Iterator[tuple[bytes, Path]]:
+        """(key, path) of every accepted route, in Loc-RIB order."""
+        if not self.count:
+            return
+        if self.few is not None:
+            for key in list(self.few):
+                path = self.path(key)
+                if path is not None:
+                    yield key, path
+            return
+        peer_id = self.peer_id
+        add_path = self.add_path
+        for prefix, entry in self.loc.items():
+            if type(entry) is tuple:
+                for path in cast("tuple[Path, ...]", entry[2:]):
+                    if path.peer_id == peer_id:
+                        yield (path.path_id.to_bytes(4) + prefix if add_path else prefix), path
+            elif cast(Path, entry).peer_id == peer_id:
+                path = cast(Path, entry)
+                yield (path.path_id.to_bytes(4) + prefix if add_path else prefix), path
+
+    def __getitem__(self, key: bytes) -> Path:
+        path = self.path(key)
+        if path is None:
+            raise KeyError(key)
+        return path
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and self.path(key) is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (key for key, _ in self.pairs())
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"AcceptedRoutes({self.peer_id}, {self.count} routes)"
+
+
 @attrs.define
 class AdjRibIn:
     """One peer's routes for one family."""
 
-    routes: dict[bytes, Path] = attrs.field(factory=dict)
-    """Post-policy: what takes part in the decision."""
+    routes: AcceptedRoutes
+    """Post-policy: what takes part in the decision (read from the Loc-RIB, see
+    :class:`AcceptedRoutes`)."""
     received: dict[bytes, Path] | None = None
     """Pre-policy copy, kept with soft reconfiguration inbound."""
     rejected: set[bytes] = attrs.field(factory=set)
     """Received but rejected (loop prevention or import policy); kept for the counters."""
-    add_path: bool = False
-    """Received with ADD-PATH (RFC 7911): every key above is a *path key*, the 4-octet path id
-    then the prefix key (the NLRI as it came on the wire), so a peer keeps one path per id
-    (see ``pybgp.rib.addpath``); counts are then paths, not prefixes."""
+
+    @property
+    def add_path(self) -> bool:
+        """Received with ADD-PATH (RFC 7911): every key above is a *path key*, the 4-octet path
+        id then the prefix key (the NLRI as it came on the wire), so a peer keeps one path per
+        id (see ``pybgp.rib.addpath``); counts are then paths, not prefixes."""
+        return self.routes.add_path
 
     @property
     def received_count(self) -> int:

@@ -1,0 +1,25 @@
+"""Originating many prefixes at once: ``Speaker.originate_many`` / ``withdraw_many``.
+
+The prefixes become :class:`~pybgp.config.prefixes.Prefixes` (NLRI keys per family), and each
+family goes to the RIB in one call (``Rib.originate_many``): a million prefixes share one path
+and one change group, instead of a million RIB calls, events and flushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+from pybgp.config.prefixes import Prefixes
+
+__all__ = ["FAMILY_OF_AFI", "as_prefixes"]
+
+FAMILY_OF_AFI: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1)}
+"""AFI -> the unicast family originated prefixes go to."""
+
+
+def as_prefixes(prefixes: Iterable[str | IPv4Network | IPv6Network]) -> Prefixes:
+    """``prefixes`` as :class:`Prefixes` (as they are when they already are)."""
+    if isinstance(prefixes, Prefixes):
+        return prefixes
+    return Prefixes(ip_network(p) if isinstance(p, str) else p for p in prefixes)

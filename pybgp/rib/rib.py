@@ -374,6 +374,16 @@ class Rib:
         """:meth:`originate` for many prefixes at once: one shared path, the prefixes put in
         as a batch (new prefixes cost two C-level dict updates, no per-prefix call)."""
         path = self._origin_path(family, communities, large_communities, next_hop)
+        loc = self._loc.table(family)
+        if not loc and self._touched is None:
+            # An empty table (start-up): the batch dict becomes the originated table itself and
+            # the Loc-RIB is copied from it, presized (no third dict of a million entries).
+            batch = dict.fromkeys(prefixes, path)
+            self._originated[family] = batch
+            loc.update(batch)
+            keys = prefixes if len(batch) == len(prefixes) else list(batch)
+            self._pending.append((family, keys, (), (path,), _ONLY))
+            return self._flush()
         table = AdjRibIn(routes=self._originated.setdefault(family, {}))
         self._install(family, table, prefixes, path)
         return self._flush()

@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
+from pybgp.config.originate import read_prefixes
 from pybgp.config.prefixes import Prefixes
+from pybgp.kernel.sync import give_back_memory
 
-__all__ = ["FAMILY_OF_AFI", "as_prefixes"]
+__all__ = ["BIG_ORIGINATION", "FAMILY_OF_AFI", "as_prefixes", "give_back_memory"]
+
+BIG_ORIGINATION = 100_000
+"""From this many configured prefixes on, the C heap's free pages are given back once the
+table is built (reading the config leaves tens of MiB free in it)."""
 
 FAMILY_OF_AFI: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1)}
 """AFI -> the unicast family originated prefixes go to."""
@@ -22,4 +28,9 @@ def as_prefixes(prefixes: Iterable[str | IPv4Network | IPv6Network]) -> Prefixes
     """``prefixes`` as :class:`Prefixes` (as they are when they already are)."""
     if isinstance(prefixes, Prefixes):
         return prefixes
-    return Prefixes(ip_network(p) if isinstance(p, str) else p for p in prefixes)
+    items = list(prefixes)
+    if all(type(p) is str for p in items):
+        # The config's reader: IPv4 text without ipaddress objects; a ValueError (ConfigError)
+        # names the first bad element, as "prefixes[12]: ...".
+        return read_prefixes(items, "prefixes")
+    return Prefixes(ip_network(p) if isinstance(p, str) else p for p in items)

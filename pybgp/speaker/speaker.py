@@ -108,7 +108,12 @@ from pybgp.speaker.kernel_feed import (
     kernel_changed,
     make_kernel_sync,
 )
-from pybgp.speaker.origination import FAMILY_OF_AFI, as_prefixes
+from pybgp.speaker.origination import (
+    BIG_ORIGINATION,
+    FAMILY_OF_AFI,
+    as_prefixes,
+    give_back_memory,
+)
 from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
 from pybgp.speaker.policies import KEEP, remember, with_pending
 from pybgp.speaker.policies import changes as policy_changes
@@ -248,6 +253,8 @@ class Speaker(ConnectionHandling):
             await self.add_peer(peer)
         originate = self.config.originate
         self.originate_many(originate.prefixes, originate.communities, originate.large_communities)
+        if len(originate.prefixes) >= BIG_ORIGINATION:
+            give_back_memory()  # what reading the config and building the table left free
 
     async def stop(
         self, message: str = "pybgp speaker shutting down", *, restart: bool = False

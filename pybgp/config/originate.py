@@ -11,9 +11,10 @@ A node agent may originate a million prefixes from its config. Three things keep
 * **The TOML array read by a regular expression.** ``tomllib`` takes about 3.4 s for an array of a
   million strings. :func:`split_prefix_array` finds a large ``prefixes = [ "...", ... ]`` array of
   plain prefix strings (no escapes, no comments), hands ``tomllib`` the rest of the file with a
-  unique placeholder in its place (newlines kept, so TOML error lines do not move), and
-  :func:`put_back` puts the array text where the placeholder is found, but only there: if the
-  placeholder is not exactly ``originate.prefixes``, the caller parses the original text.
+  unique placeholder in its place, and :func:`put_back` puts the array text where the
+  placeholder is found, but only there: if the placeholder is not exactly
+  ``originate.prefixes``, or tomllib finds an error (whose line must be that of the file), the
+  caller parses the original text.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator, Sequence
+from functools import partial
 from ipaddress import IPv4Network, IPv6Network
+from operator import itemgetter
 from socket import AF_INET, inet_pton
 from typing import Any, Final
 
@@ -49,6 +52,21 @@ _V4_SHAPES: Final = {
 }
 """Prefix length text -> (key head, significant octets, host-bit mask)."""
 
+_PTON_V4: Final = partial(inet_pton, AF_INET)
+
+
+def _octet_tables(length: int) -> tuple[bytes, int, tuple[bytes | None, ...]]:
+    """(key head, significant octets, per address octet: a ``translate`` table keeping its
+    host bits, or None when it has none)."""
+    tables: list[bytes | None] = []
+    for octet in range(4):
+        host = 0xFF >> max(0, length - 8 * octet) if length < 8 * (octet + 1) else 0
+        tables.append(bytes(b & host for b in range(256)) if host else None)
+    return bytes((length,)), (length + 7) >> 3, tuple(tables)
+
+
+_V4_OCTETS: Final = {str(length): _octet_tables(length) for length in range(33)}
+
 FAST_MIN_CHARS: Final = 4096
 """Arrays shorter than this go through tomllib like the rest of the file."""
 
@@ -75,12 +93,14 @@ class PrefixArray:
 
     def chunks(self) -> Iterator[list[str]]:
         """The strings of the array, in order, a few thousand at a time (elements hold no
-        comma, so a chunk ends at one)."""
+        comma, so a chunk ends at one). Between double quotes only (the common case), every
+        other piece of ``split('"')`` is an element."""
         pos, end, text = self.start, self.end, self.text
+        single = text.find("'", pos, end) >= 0
         while pos < end:
             stop = text.find(",", pos + _CHUNK, end)
             stop = end if stop < 0 else stop
-            yield _STRING.findall(text, pos, stop)
+            yield _STRING.findall(text, pos, stop) if single else text[pos:stop].split('"')[1::2]
             pos = stop
 
 
@@ -97,8 +117,7 @@ def split_prefix_array(text: str) -> tuple[str, PrefixArray | None, str]:
     if best is None:
         return text, None, ""
     placeholder = f"pybgp-prefix-array-{secrets.token_hex(8)}"
-    newlines = text.count("\n", best.start(2), best.end(2))
-    replaced = f'{best.group(1)}["{placeholder}"{chr(10) * newlines}]'
+    replaced = f'{best.group(1)}["{placeholder}"]'
     array = PrefixArray(text, best.start(2), best.end(2))
     return text[: best.start()] + replaced + text[best.end() :], array, placeholder
 
@@ -142,6 +161,10 @@ def read_prefixes(raw: object, path: str) -> Prefixes:
 
 def _read_chunk(items: Sequence[object], path: str, keys: list[bytes], v6: list[int]) -> None:
     """Append the keys of ``items`` to ``keys`` (indexes of IPv6 ones to ``v6``)."""
+    same_length = _same_length_v4(items)
+    if same_length is not None:
+        keys += same_length
+        return
     append, shapes, pton, from_bytes = keys.append, _V4_SHAPES, inet_pton, int.from_bytes
     for item in items:
         try:
@@ -157,6 +180,38 @@ def _read_chunk(items: Sequence[object], path: str, keys: list[bytes], v6: list[
             if isinstance(network, IPv6Network):
                 v6.append(len(keys))
             append(prefix_from_network(network))
+
+
+def _same_length_v4(items: Sequence[object]) -> list[bytes] | None:
+    """The keys of ``items`` when all are plain IPv4 prefixes of one length (a node's blocks:
+    the usual case), else None (then each item is read on its own).
+
+    Whole-list steps, each one C-level call: split address from length, one ``inet_pton`` per
+    address through ``map``, the host bits checked per octet position over the joined
+    addresses (``translate`` keeps the host bits of that octet; all must be zero), the keys
+    made by ``map`` too."""
+    try:
+        joined = "\n".join(items)  # type: ignore[arg-type]
+    except TypeError:
+        return None  # not all strings
+    count = len(items)
+    if not count or joined.count("/") != count or joined.count("\n") != count - 1:
+        return None
+    parts = joined.replace("/", "\n").split("\n")
+    lengths = parts[1::2]
+    shape = _V4_OCTETS.get(lengths[0])
+    if shape is None or lengths.count(lengths[0]) != count:
+        return None
+    head, size, host_bits = shape
+    try:
+        packed = list(map(_PTON_V4, parts[0::2]))
+    except (OSError, ValueError):
+        return None
+    addresses = b"".join(packed)
+    for octet, table in enumerate(host_bits):
+        if table is not None and addresses[octet::4].translate(table).strip(b"\0"):
+            return None  # host bits set somewhere: the item path names it
+    return list(map(head.__add__, map(itemgetter(slice(0, size)), packed)))
 
 
 def _check_duplicates(keys: list[bytes], afis: bytes, v6: list[int], path: str) -> None:

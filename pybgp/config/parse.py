@@ -555,7 +555,13 @@ def load_file(path: Path) -> SpeakerConfig:
         del raw
         # A large [originate] prefixes array is read outside tomllib (pybgp.config.originate).
         rest, array, placeholder = split_prefix_array(text)
-        data = tomllib.loads(rest)
+        try:
+            data = tomllib.loads(rest)
+        except tomllib.TOMLDecodeError:
+            if array is None:
+                raise
+            array = None  # the error again, with the file's own line numbers
+            data = tomllib.loads(text)
         del rest
         if array is not None and not put_back(data, array, placeholder):
             data = tomllib.loads(text)

@@ -71,6 +71,9 @@ FAST_MIN_CHARS: Final = 4096
 """Arrays shorter than this go through tomllib like the rest of the file."""
 
 _CHUNK: Final = 1 << 16
+"""Characters of array text read at a time (a few thousand prefixes)."""
+_LIST_CHUNK: Final = 4096
+"""Items of a list read at a time: the whole-list steps' temporaries stay small."""
 _ELEMENT = r"(?:\"[0-9A-Fa-f.:/]*\"|'[0-9A-Fa-f.:/]*')"
 _SPACE = r"(?:[ \t\n]|\r\n)*+"
 _ARRAY = re.compile(
@@ -147,7 +150,11 @@ def parse_originate(value: object) -> OriginateConfig:
 def read_prefixes(raw: object, path: str) -> Prefixes:
     """An array of prefix strings (or a :class:`PrefixArray`) as :class:`Prefixes`; the first
     bad element or the second occurrence of a prefix is a ConfigError naming its index."""
-    chunks = raw.chunks() if isinstance(raw, PrefixArray) else iter((check_list(raw, path),))
+    if isinstance(raw, PrefixArray):
+        chunks: Iterator[Sequence[object]] = raw.chunks()
+    else:
+        items = check_list(raw, path)
+        chunks = (items[i : i + _LIST_CHUNK] for i in range(0, len(items), _LIST_CHUNK))
     keys: list[bytes] = []
     v6: list[int] = []
     for chunk in chunks:

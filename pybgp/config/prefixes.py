@@ -23,6 +23,8 @@ IPNetwork = IPv4Network | IPv6Network
 
 _V4 = 1
 _V6 = 2
+_ONLY = {afi: bytes(int(b == afi) for b in range(256)) for afi in (_V4, _V6)}
+"""``translate`` tables: the AFI octets as 1 for ``afi``, 0 otherwise (for ``compress``)."""
 
 
 class Prefixes(Sequence[IPNetwork]):
@@ -56,10 +58,11 @@ class Prefixes(Sequence[IPNetwork]):
 
     def keys(self, afi: int) -> Sequence[bytes]:
         """The NLRI keys of family ``afi`` (1 = IPv4, 2 = IPv6), in order."""
-        other = _V6 if afi == _V4 else _V4
-        if bytes((other,)) not in self._afis:
-            return self._keys if bytes((afi,)) in self._afis else ()
-        return list(compress(self._keys, (a == afi for a in self._afis)))
+        if bytes((afi,)) not in self._afis:
+            return ()
+        if bytes((_V6 if afi == _V4 else _V4,)) not in self._afis:
+            return self._keys
+        return list(compress(self._keys, self._afis.translate(_ONLY[afi])))
 
     def key_set(self) -> set[tuple[int, bytes]]:
         """Every prefix as ``(afi, key)``: what a reload compares (linear time)."""

@@ -41,7 +41,14 @@ from pybgp.config.reader import (
 from pybgp.config.values import ConfigError, OriginateConfig
 from pybgp.wire.nlri import network_from_prefix, prefix_from_network
 
-__all__ = ["PrefixArray", "parse_originate", "put_back", "read_prefixes", "split_prefix_array"]
+__all__ = [
+    "PrefixArray",
+    "parse_originate",
+    "prefix_key",
+    "put_back",
+    "read_prefixes",
+    "split_prefix_array",
+]
 
 _V4: Final = 1
 _V6: Final = 2
@@ -166,9 +173,12 @@ def read_prefixes(raw: object, path: str) -> Prefixes:
     return Prefixes.from_keys(tuple(keys), bytes(afis))
 
 
-def _read_chunk(items: Sequence[object], path: str, keys: list[bytes], v6: list[int]) -> None:
-    """Append the keys of ``items`` to ``keys`` (indexes of IPv6 ones to ``v6``)."""
-    same_length = _same_length_v4(items)
+def _read_chunk(
+    items: Sequence[object], path: str, keys: list[bytes], v6: list[int], single: bool = False
+) -> None:
+    """Append the keys of ``items`` to ``keys`` (indexes of IPv6 ones to ``v6``); ``single``:
+    one item named ``path`` itself (not ``path[index]``)."""
+    same_length = None if single else _same_length_v4(items)
     if same_length is not None:
         keys += same_length
         return
@@ -183,10 +193,19 @@ def _read_chunk(items: Sequence[object], path: str, keys: list[bytes], v6: list[
             append(head + packed[:size])
         except (AttributeError, KeyError, OSError, ValueError):
             # Not a plain IPv4 prefix: the ipaddress path names what is wrong.
-            network = check_network(item, f"{path}[{len(keys)}]")
+            network = check_network(item, path if single else f"{path}[{len(keys)}]")
             if isinstance(network, IPv6Network):
                 v6.append(len(keys))
             append(prefix_from_network(network))
+
+
+def prefix_key(text: str, path: str = "prefix") -> tuple[int, bytes]:
+    """(AFI, NLRI key) of one prefix text (``Speaker.originate``): a plain IPv4 prefix without
+    ``ipaddress``; ConfigError (a ValueError) at ``path`` when it is not a prefix."""
+    keys: list[bytes] = []
+    v6: list[int] = []
+    _read_chunk((text,), path, keys, v6, single=True)
+    return (_V6 if v6 else _V4), keys[0]
 
 
 def _same_length_v4(items: Sequence[object]) -> list[bytes] | None:

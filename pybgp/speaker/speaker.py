@@ -111,8 +111,10 @@ from pybgp.speaker.kernel_feed import (
 from pybgp.speaker.origination import (
     BIG_ORIGINATION,
     FAMILY_OF_AFI,
-    as_prefixes,
     give_back_memory,
+    originate_batches,
+    prefix_key,
+    withdraw_batches,
 )
 from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
 from pybgp.speaker.policies import KEEP, remember, with_pending
@@ -441,12 +443,13 @@ class Speaker(ConnectionHandling):
         next_hop: IPv4Address | IPv6Address | None = None,
     ) -> None:
         """Announce ``prefix`` to every peer (export rules apply); ``next_hop``: a third party's."""
-        network = ip_network(prefix) if isinstance(prefix, str) else prefix
-        family = (1, 1) if network.version == 4 else (2, 1)
-        key = prefix_from_network(network)
-        self._rib_output(
-            self.rib.originate(family, key, communities, large_communities, next_hop=next_hop)
-        )
+        if isinstance(prefix, str):
+            afi, key = prefix_key(prefix)  # plain IPv4 text without ipaddress objects
+        else:
+            afi, key = (1 if prefix.version == 4 else 2), prefix_from_network(prefix)
+        self._rib_output(self.rib.originate(
+            FAMILY_OF_AFI[afi], key, communities, large_communities, next_hop=next_hop
+        ))
 
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None:
         """Stop announcing ``prefix``."""
@@ -463,20 +466,14 @@ class Speaker(ConnectionHandling):
     ) -> None:
         """:meth:`originate` for many prefixes (a :class:`~pybgp.config.Prefixes` is fastest):
         one RIB batch per family."""
-        given = as_prefixes(prefixes)
-        for afi, family in FAMILY_OF_AFI.items():
-            if keys := given.keys(afi):
-                rib = self.rib.originate_many(
-                    family, keys, communities, large_communities, next_hop=next_hop
-                )
-                self._rib_output(rib)
+        for output in originate_batches(self.rib, prefixes, communities, large_communities,
+                                        next_hop):
+            self._rib_output(output)
 
     def withdraw_many(self, prefixes: Iterable[str | IPv4Network | IPv6Network]) -> None:
         """:meth:`withdraw` for many prefixes, one RIB batch per family."""
-        given = as_prefixes(prefixes)
-        for afi, family in FAMILY_OF_AFI.items():
-            if keys := given.keys(afi):
-                self._rib_output(self.rib.withdraw_originated_many(family, keys))
+        for output in withdraw_batches(self.rib, prefixes):
+            self._rib_output(output)
 
     # ---------------------------------------------------------------- events
 

@@ -47,6 +47,11 @@ async def test_twenty_thousand_from_config_then_batches_both_ways() -> None:
         a.withdraw_many(TEXTS[:1000])
         await wait_count(b, 19_002)
         assert a.rib.originated_count() == 19_002
+        a.originate("172.16.9.0/24")  # one by one: text read without ipaddress too
+        a.originate("fd00:9::/64")
+        await wait_count(b, 19_003)
+        with pytest.raises(ValueError, match=r"^prefix: 172\.16\.9\.1/24 has host bits set"):
+            a.originate("172.16.9.1/24")
         with pytest.raises(ValueError, match=r"prefixes\[1\]: '10\.0\.0\.0/33' is not a prefix"):
             a.originate_many(["10.9.0.0/24", "10.0.0.0/33"])
-        assert a.rib.originated_count() == 19_002
+        assert a.rib.originated_count() == 19_004

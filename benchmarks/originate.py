@@ -361,7 +361,8 @@ def main() -> int:
     lib = library(args.prefixes)
     print(f"library, {args.prefixes:,} prefixes as text: Speaker.originate_many "
           f"{lib['originate_many_s']:.2f} s, peak RSS {lib['originate_many_peak_mib']:.0f} MiB "
-          f"(of which the texts and interpreter {lib['texts_mib']:.0f} MiB); "
+          f"({lib['originate_many_peak_mib'] - lib['texts_mib']:.0f} MiB above the "
+          f"{lib['texts_mib']:.0f} MiB of the interpreter and the list of texts); "
           f"Speaker.originate once per prefix {lib['originate_s']:.2f} s")
     return 0
 

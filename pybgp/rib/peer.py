@@ -237,14 +237,17 @@ class PeerState:
             for attributes, run in self.export_keys(family, path, keys, is_client):
                 if attributes is None:
                     continue
-                lst = announce.setdefault(attributes, [])
                 if not old:  # the initial table: every key goes out, in C-level steps
                     if not out and len(run) == len(loc):
                         out = dict.fromkeys(loc, attributes)  # sized from the Loc-RIB at once
                     else:
                         out.update(zip(run, repeat(attributes)))
-                    lst.extend(run)
+                    if attributes not in announce and isinstance(run, list):
+                        announce[attributes] = run  # our own list (by_path's): no copy
+                    else:
+                        announce.setdefault(attributes, []).extend(run)
                     continue
+                lst = announce.setdefault(attributes, [])
                 get = old.get
                 for key in run:
                     out[key] = attributes

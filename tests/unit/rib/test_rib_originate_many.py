@@ -56,3 +56,23 @@ def test_a_batch_over_learned_and_originated_prefixes() -> None:
     # the learned path comes back for the first hundred
     assert sorted(announced(back, "10.0.0.2")) == sorted(TEXTS[:10])
     assert batch.originated_count() == 240
+
+
+def test_the_initial_table_of_a_new_peer_with_one_shared_path_or_several() -> None:
+    """A peer coming up after the origination gets the whole table (``resend_table``): the
+    one-path shortcut and the general loop send the same prefixes and attributes."""
+    one, several = make_rib(), make_rib()
+    one.originate_many(IPV4_UNICAST, KEYS, COMMUNITY)
+    several.originate_many(IPV4_UNICAST, KEYS[:1500], COMMUNITY)
+    several.originate_many(IPV4_UNICAST, KEYS[1500:])
+    sent_one = announced(add_peer(one, "10.0.0.2", local_address="10.0.0.1"), "10.0.0.2")
+    sent_several = announced(add_peer(several, "10.0.0.2", local_address="10.0.0.1"), "10.0.0.2")
+    assert sorted(sent_one) == sorted(sent_several) == sorted(TEXTS)
+    assert len(set(sent_one.values())) == 1
+    assert len(set(sent_several.values())) == 2
+    assert sent_one[TEXTS[0]] == sent_several[TEXTS[0]]
+    # what was sent is the Adj-RIB-Out: originating the same again sends nothing
+    assert not one.originate_many(IPV4_UNICAST, KEYS, COMMUNITY).messages
+    # a withdrawal after the shortcut reaches the peer
+    gone = one.withdraw_originated_many(IPV4_UNICAST, KEYS[:5])
+    assert sorted(withdrawn(gone, "10.0.0.2")) == sorted(TEXTS[:5])

@@ -68,6 +68,19 @@ class Prefixes(Sequence[IPNetwork]):
         """Every prefix as ``(afi, key)``: what a reload compares (linear time)."""
         return set(zip(self._afis, self._keys, strict=True))
 
+    def difference(self, other: Prefixes) -> Prefixes:
+        """The prefixes here that ``other`` lacks, in order (a set of keys per family)."""
+        keys: list[bytes] = []
+        afis = bytearray()
+        for afi in (_V4, _V6):
+            mine = self.keys(afi)
+            if mine:
+                theirs = set(other.keys(afi))
+                extra = [key for key in mine if key not in theirs]
+                keys += extra
+                afis += bytes((afi,)) * len(extra)
+        return Prefixes.from_keys(tuple(keys), bytes(afis))
+
     def union(self, more: Iterable[IPNetwork]) -> Prefixes:
         """These prefixes, then those of ``more`` not already here (order kept)."""
         extra = Prefixes(more)

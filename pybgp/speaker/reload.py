@@ -13,9 +13,7 @@ from typing import Protocol
 import attrs
 
 from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig, config_diff
-from pybgp.config.prefixes import Prefixes
 from pybgp.wire.constants import CeaseSubcode
-from pybgp.wire.nlri import prefix_to_str
 
 __all__ = ["Reloadable", "apply_config"]
 
@@ -97,16 +95,19 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         await speaker.add_peer(config)
         done.append(f"added peer {config.address}")
     if diff.originate_changed:
-        was, now = old.originate.prefixes.key_set(), new.originate.prefixes.key_set()
-        gone, added = was - now, now - was  # sets of (afi, key): linear time
-        speaker.withdraw_many(
-            Prefixes.from_keys([key for _, key in gone], bytes(afi for afi, _ in gone))
+        was, now = old.originate, new.originate
+        gone = was.prefixes.difference(now.prefixes)  # linear: sets of keys per family
+        added = now.prefixes.difference(was.prefixes)
+        speaker.withdraw_many(gone)
+        same = (was.communities, was.large_communities) == (
+            now.communities, now.large_communities
         )
+        # Unchanged attributes: only the new prefixes; else all of them, with the new ones.
         speaker.originate_many(
-            new.originate.prefixes, new.originate.communities, new.originate.large_communities
+            added if same else now.prefixes, now.communities, now.large_communities
         )
-        changes = [f"+{prefix_to_str(k, a)}" for a, k in sorted(added)[:_SHOWN]]
-        changes += [f"-{prefix_to_str(k, a)}" for a, k in sorted(gone)[:_SHOWN]]
+        changes = [f"+{prefix}" for prefix in added[:_SHOWN]]
+        changes += [f"-{prefix}" for prefix in gone[:_SHOWN]]
         if len(added) + len(gone) > len(changes):
             changes.append(f"and {len(added) + len(gone) - len(changes)} more")
         done.append("originated prefixes updated" + (f" ({' '.join(changes)})" if changes else ""))

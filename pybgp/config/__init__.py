@@ -24,6 +24,7 @@ from pybgp.config.filters import (
     parse_large_community,
 )
 from pybgp.config.parse import load_config, parse_config
+from pybgp.config.prefixes import Prefixes
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
@@ -69,6 +70,7 @@ __all__ = [
     "OriginateConfig",
     "PeerConfig",
     "PrefixLengthRange",
+    "Prefixes",
     "SessionOptions",
     "SpeakerConfig",
     "SpeakerSection",

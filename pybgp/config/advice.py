@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pybgp.config.values import SpeakerConfig
+from pybgp.wire.nlri import prefix_to_str
 
 
 def config_warnings(config: SpeakerConfig) -> list[str]:
@@ -14,7 +15,7 @@ def config_warnings(config: SpeakerConfig) -> list[str]:
             'originate.blackhole = true has no effect with kernel.adapter = "none" (no kernel '
             "route is installed; set kernel.adapter = \"netlink\")"
         )
-    ipv6 = [str(p) for p in config.originate.prefixes if p.version == 6]
+    ipv6 = [prefix_to_str(key, 2) for key in config.originate.prefixes.keys(2)[:4]]
     carriers = [p for p in config.peers if "ipv6" in p.families] + [
         d for d in config.dynamic_peers if "ipv6" in d.families
     ]

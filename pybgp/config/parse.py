@@ -1,30 +1,21 @@
 """Validation of a parsed TOML mapping into :mod:`pybgp.config` values.
 
-Each ``_parse_*`` function reads one table through a :class:`_Table`, which knows the table's
-key path (for error messages) and rejects unknown keys before any value is read, so that a
-misspelt key is reported as such rather than as a missing one. The keys allowed in a table
-are the attrs field names of the class it becomes: the field names *are* the TOML keys.
+Each ``_parse_*`` function reads one table through a :class:`~pybgp.config.reader.Table`, which
+knows the table's key path (for error messages) and rejects unknown keys before any value is
+read, so that a misspelt key is reported as such rather than as a missing one. The keys allowed
+in a table are the attrs field names of the class it becomes: the field names *are* the TOML
+keys. ``[originate]`` is read by :mod:`pybgp.config.originate` (a million prefixes have their
+own fast path).
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
-from ipaddress import (
-    IPv4Address,
-    IPv4Network,
-    IPv6Address,
-    IPv6Network,
-    ip_address,
-    ip_network,
-)
+from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any, Final
-
-import attrs
 
 from pybgp.config.bfd import BfdConfig, parse_bfd
 from pybgp.config.datastore import parse_datastore
@@ -35,10 +26,23 @@ from pybgp.config.filters import (
     FilterSetActions,
     MatchOperator,
     PrefixLengthRange,
-    parse_community,
-    parse_large_community,
 )
 from pybgp.config.mrt import parse_mrt
+from pybgp.config.originate import parse_originate, put_back, split_prefix_array
+from pybgp.config.reader import (
+    MISSING,
+    U32_MAX,
+    Table,
+    check_address,
+    check_asn,
+    check_choice,
+    check_int,
+    check_list,
+    config_keys,
+    describe,
+    read_communities,
+    read_large_communities,
+)
 from pybgp.config.values import (
     FAMILY_NAMES,
     PEER_TYPES,
@@ -57,11 +61,6 @@ from pybgp.config.values import (
     derive_peer_type,
 )
 
-IPAddress = IPv4Address | IPv6Address
-IPNetwork = IPv4Network | IPv6Network
-
-U32_MAX: Final = 0xFFFFFFFF
-AS_TRANS: Final = 23456
 TCP_MD5SIG_MAXKEYLEN: Final = 80
 """linux/tcp.h: the longest TCP MD5 key the kernel accepts."""
 SUN_PATH_MAX: Final = 107
@@ -72,238 +71,16 @@ RT_TABLE_LOCAL: Final = 255
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
 
-class _Missing:
-    """Marker for an absent key."""
+def _asn(table: Table, name: str) -> int:
+    return check_asn(table.raw(name, required=True), table.key(name))
 
 
-_MISSING: Final = _Missing()
-
-
-def _describe(value: object) -> str:
-    """Words for the TOML type of a value, for type errors."""
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, float):
-        return f"a float ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    """The TOML keys of a config class: its attrs fields, minus those that are not keys."""
-    return tuple(f.name for f in attrs.fields(cls) if f.name not in ("from_range", "pools"))
-
-
-class _Table:
-    """One TOML table being read, with its key path; unknown keys are refused on creation."""
-
-    def __init__(self, value: object, path: str, allowed: Iterable[str]) -> None:
-        if not isinstance(value, Mapping):
-            raise ConfigError(path, f"expected a table, got {_describe(value)}")
-        self.data: Mapping[str, object] = value
-        self.path = path
-        allowed_set = set(allowed)
-        for key in value:
-            if key not in allowed_set:
-                close = difflib.get_close_matches(str(key), sorted(allowed_set), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                expected = ", ".join(sorted(allowed_set))
-                raise ConfigError(
-                    self.key(key), f"unknown key ({hint}expected one of: {expected})"
-                )
-
-    def key(self, name: str) -> str:
-        """The key path of ``name`` in this table."""
-        return f"{self.path}.{name}" if self.path else name
-
-    def has(self, name: str) -> bool:
-        """True when ``name`` is present."""
-        return name in self.data
-
-    def raw(self, name: str, required: bool = False) -> object:
-        """The value of ``name``, or _MISSING (ConfigError if required)."""
-        if name in self.data:
-            return self.data[name]
-        if required:
-            raise ConfigError(self.key(name), "missing required key")
-        return _MISSING
-
-    # typed getters: each returns the default when the key is absent
-
-    def integer(self, name: str, default: Any = _MISSING, *, low: int, high: int,
-                words: str = "") -> Any:
-        """An integer in low..high (a boolean is not an integer here)."""
-        value = self.raw(name, required=default is _MISSING)
-        if value is _MISSING:
-            return default
-        return _check_int(value, self.key(name), low, high, words)
-
-    def number(self, name: str, default: float, *, low: float, high: float = 86400.0) -> float:
-        """An integer or float (seconds) in low..high."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return default
-        path = self.key(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(path, f"expected a number of seconds, got {_describe(value)}")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise ConfigError(path, f"{value} is out of range ({low:g}..{high:g} seconds)")
-        return float(value)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        """true / false."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigError(self.key(name), f"expected true or false, got {_describe(value)}")
-        return value
-
-    def string(self, name: str, default: Any = _MISSING) -> Any:
-        """A string."""
-        value = self.raw(name, required=default is _MISSING)
-        if value is _MISSING:
-            return default
-        return _check_str(value, self.key(name))
-
-    def choice(self, name: str, default: str, choices: Iterable[str]) -> str:
-        """One of ``choices`` (compared without regard to case; returned as spelt there)."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return default
-        return _check_choice(value, self.key(name), choices)
-
-    def strings(self, name: str, default: Any = ()) -> Any:
-        """An array of strings, as a tuple."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return default
-        path = self.key(name)
-        items = _check_list(value, path)
-        return tuple(_check_str(item, f"{path}[{i}]") for i, item in enumerate(items))
-
-    def address(self, name: str, default: Any = _MISSING, version: int | None = None) -> Any:
-        """An IP address (IPv4 only when version is 4)."""
-        value = self.raw(name, required=default is _MISSING)
-        if value is _MISSING:
-            return default
-        return _check_address(value, self.key(name), version)
-
-    def network(self, name: str, default: Any = _MISSING) -> Any:
-        """An IP prefix without host bits."""
-        value = self.raw(name, required=default is _MISSING)
-        if value is _MISSING:
-            return default
-        return _check_network(value, self.key(name))
-
-    def table(self, name: str, cls: type) -> _Table | None:
-        """A sub-table whose keys are the fields of ``cls``; None when absent."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return None
-        return _Table(value, self.key(name), _fields(cls))
-
-    def tables(self, name: str) -> list[tuple[str, object]]:
-        """An array of tables: (key path, value) per element."""
-        value = self.raw(name)
-        if value is _MISSING:
-            return []
-        path = self.key(name)
-        if not isinstance(value, list):
-            raise ConfigError(
-                path, f"expected an array of tables ([[{name}]]), got {_describe(value)}"
-            )
-        return [(f"{path}[{i}]", item) for i, item in enumerate(value)]
-
-
-def _check_int(value: object, path: str, low: int, high: int, words: str = "") -> int:
-    # bool is a subclass of int in Python: refuse it explicitly.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(path, f"expected an integer, got {_describe(value)}")
-    if not low <= value <= high:
-        raise ConfigError(path, words.format(value=value) if words else
-                          f"{value} is out of range ({low}..{high})")
-    return value
-
-
-def _check_str(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(path, f"expected a string, got {_describe(value)}")
-    return value
-
-
-def _check_list(value: object, path: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ConfigError(path, f"expected an array, got {_describe(value)}")
-    return value
-
-
-def _check_choice(value: object, path: str, choices: Iterable[str]) -> str:
-    options = tuple(choices)
-    text = _check_str(value, path)
-    for option in options:
-        if text.lower() == option.lower():
-            return option
-    raise ConfigError(
-        path, f"{text!r} is not one of {', '.join(repr(option) for option in options)}"
-    )
-
-
-def _check_address(value: object, path: str, version: int | None = None) -> IPAddress:
-    text = _check_str(value, path)
-    kind = "an IPv4 address" if version == 4 else "an IP address"
-    try:
-        address = ip_address(text.strip())
-    except ValueError:
-        raise ConfigError(path, f"{text!r} is not {kind}") from None
-    if version is not None and address.version != version:
-        raise ConfigError(path, f"{text!r} is not {kind}")
-    return address
-
-
-def _check_network(value: object, path: str) -> IPNetwork:
-    text = _check_str(value, path)
-    try:
-        return ip_network(text.strip())
-    except ValueError:
-        pass
-    try:
-        loose = ip_network(text.strip(), strict=False)
-    except ValueError:
-        raise ConfigError(
-            path, f"{text!r} is not a prefix (expected address/length, e.g. \"10.0.0.0/24\")"
-        ) from None
-    raise ConfigError(path, f"{text} has host bits set (did you mean {loose}?)")
-
-
-def _check_asn(value: object, path: str) -> int:
-    asn = _check_int(value, path, 0, 1 << 64, "{value} is not a valid AS number")
-    # RFC 6793: 4-octet AS numbers, 1..4294967295 (0 is reserved, RFC 7607).
-    if not 1 <= asn <= U32_MAX:
-        raise ConfigError(path, f"{asn} is not a valid AS number")
-    # RFC 6793 §9: AS_TRANS only stands in for a 4-octet AS towards old speakers.
-    if asn == AS_TRANS:
-        raise ConfigError(path, f"{asn} is AS_TRANS (RFC 6793), not a valid AS number")
-    return asn
-
-
-def _asn(table: _Table, name: str) -> int:
-    return _check_asn(table.raw(name, required=True), table.key(name))
-
-
-def _hold_time(table: _Table, name: str, default: Any) -> Any:
+def _hold_time(table: Table, name: str, default: Any) -> Any:
     value = table.raw(name)
-    if value is _MISSING:
+    if value is MISSING:
         return default
     path = table.key(name)
-    hold = _check_int(value, path, 0, 65535)
+    hold = check_int(value, path, 0, 65535)
     # RFC 4271 §4.2: the Hold Time MUST be either zero or at least three seconds.
     if hold in (1, 2):
         raise ConfigError(path, f"{hold} is not a valid hold time (0, or 3..65535 seconds; "
@@ -315,7 +92,7 @@ _INLINE_RULES = ("expected the name of a filter, got a table: write the rules as
                  "[[filters.rules]] of a [[filters]] entry with a name, and list that name here")
 
 
-def _send_hold_time(table: _Table) -> float | None:
+def _send_hold_time(table: Table) -> float | None:
     """RFC 9687 §3: the send hold time; 0 = off. Below the hold time it would cut sessions
     that are merely slow, so at least 3 s (the smallest hold time, RFC 4271 §4.2)."""
     value = table.number("send_hold_time", None, low=0.0)  # type: ignore[arg-type]
@@ -325,12 +102,12 @@ def _send_hold_time(table: _Table) -> float | None:
     return value
 
 
-def _keepalive(table: _Table, hold_time: int) -> int | None:
+def _keepalive(table: Table, hold_time: int) -> int | None:
     value = table.raw("keepalive_time")
-    if value is _MISSING:
+    if value is MISSING:
         return None
     path = table.key("keepalive_time")
-    keepalive = _check_int(value, path, 1, 65535)
+    keepalive = check_int(value, path, 1, 65535)
     # RFC 4271 §10: a hold time of 0 means no KEEPALIVE is sent; otherwise it must be shorter.
     if hold_time == 0:
         raise ConfigError(path, "hold_time 0 disables keepalives: remove keepalive_time")
@@ -339,32 +116,12 @@ def _keepalive(table: _Table, hold_time: int) -> int | None:
     return keepalive
 
 
-def _communities(table: _Table, name: str) -> tuple[int, ...]:
-    result: list[int] = []
-    for i, text in enumerate(table.strings(name)):
-        try:
-            result.append(parse_community(text))
-        except ValueError as exc:
-            raise ConfigError(f"{table.key(name)}[{i}]", str(exc)) from None
-    return tuple(result)
-
-
-def _large_communities(table: _Table, name: str) -> tuple[tuple[int, int, int], ...]:
-    result: list[tuple[int, int, int]] = []
-    for i, text in enumerate(table.strings(name)):
-        try:
-            result.append(parse_large_community(text))
-        except ValueError as exc:
-            raise ConfigError(f"{table.key(name)}[{i}]", str(exc)) from None
-    return tuple(result)
-
-
 # --------------------------------------------------------------------------------------------
 # sections
 
 
 def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSection:
-    table = _Table(value, "speaker", _fields(SpeakerSection))
+    table = Table(value, "speaker", config_keys(SpeakerSection))
     # With [datastore], asn 0 and router id 0.0.0.0 stand for "from the datastore".
     asn = 0 if identity_optional and not table.has("asn") else _asn(table, "asn")
     router_id = (
@@ -377,7 +134,7 @@ def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSec
         raise ConfigError(table.key("router_id"), "0.0.0.0 is not a valid router id (RFC 6286)")
     listen = table.string("listen_address", "0.0.0.0").strip()
     if listen:
-        listen = str(_check_address(listen, table.key("listen_address")))
+        listen = str(check_address(listen, table.key("listen_address")))
     control = table.string("control_socket", "/run/pybgp/pybgp.sock")
     if len(control.encode()) > SUN_PATH_MAX:
         raise ConfigError(table.key("control_socket"),
@@ -415,7 +172,7 @@ def _parse_speaker(value: object, identity_optional: bool = False) -> SpeakerSec
     )
 
 
-def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str],
+def _parse_session(table: Table, speaker: SpeakerSection, filter_names: set[str],
                    default_families: tuple[str, ...]) -> dict[str, Any]:
     """The SessionOptions keys of a [[peers]] or [[dynamic_peers]] entry, as kwargs."""
     asn = _asn(table, "asn")
@@ -498,19 +255,19 @@ def _parse_session(table: _Table, speaker: SpeakerSection, filter_names: set[str
     }
 
 
-def _add_paths_send(table: _Table) -> str | int:
+def _add_paths_send(table: Table) -> str | int:
     """RFC 7911 ADD-PATH send: "best", "all" or a number of paths (2..65535)."""
     value = table.raw("add_paths_send")
-    if value is _MISSING:
+    if value is MISSING:
         return "best"
     path = table.key("add_paths_send")
     if isinstance(value, str):
-        return _check_choice(value, path, ("best", "all"))
+        return check_choice(value, path, ("best", "all"))
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(path, f'expected "best", "all" or a number of paths, got '
-                                f"{_describe(value)}")
+                                f"{describe(value)}")
     words = '{value} path is "best"' if value == 1 else "{value} is out of range (2..65535)"
-    return _check_int(value, path, 2, 65535, words)
+    return check_int(value, path, 2, 65535, words)
 
 
 def _version_name(version: int) -> tuple[str, ...]:
@@ -519,7 +276,7 @@ def _version_name(version: int) -> tuple[str, ...]:
 
 def _parse_peer(path: str, value: object, speaker: SpeakerSection,
                 filter_names: set[str]) -> PeerConfig:
-    table = _Table(value, path, _fields(PeerConfig))
+    table = Table(value, path, config_keys(PeerConfig))
     address = table.address("address")
     session = _parse_session(table, speaker, filter_names, _version_name(address.version))
     local = table.address("local_address", None)
@@ -555,38 +312,17 @@ def _parse_peer(path: str, value: object, speaker: SpeakerSection,
 
 def _parse_dynamic(path: str, value: object, speaker: SpeakerSection,
                    filter_names: set[str]) -> DynamicPeerConfig:
-    table = _Table(value, path, _fields(DynamicPeerConfig))
+    table = Table(value, path, config_keys(DynamicPeerConfig))
     network = table.network("range")
     session = _parse_session(table, speaker, filter_names, _version_name(network.version))
     return DynamicPeerConfig(range=network, **session)
-
-
-def _parse_originate(value: object) -> OriginateConfig:
-    table = _Table(value, "originate", _fields(OriginateConfig))
-    prefixes: list[IPNetwork] = []
-    seen: set[IPNetwork] = set()  # a set: 32k prefixes checked in linear time
-    raw = table.raw("prefixes")
-    if raw is not _MISSING:
-        for i, item in enumerate(_check_list(raw, "originate.prefixes")):
-            item_path = f"originate.prefixes[{i}]"
-            network = _check_network(item, item_path)
-            if network in seen:
-                raise ConfigError(item_path, f"{network} is listed twice")
-            seen.add(network)
-            prefixes.append(network)
-    return OriginateConfig(
-        prefixes=tuple(prefixes),
-        communities=_communities(table, "communities"),
-        large_communities=_large_communities(table, "large_communities"),
-        blackhole=table.boolean("blackhole", False),
-    )
 
 
 _INTERFACE_NAME = re.compile(r"[^\s/:]{1,15}")
 
 
 def _parse_kernel(value: object) -> KernelConfig:
-    table = _Table(value, "kernel", _fields(KernelConfig))
+    table = Table(value, "kernel", config_keys(KernelConfig))
     routing_table = table.integer("table", 254, low=1, high=U32_MAX,
                                   words="{value} is not a routing table id (1..4294967295)")
     if routing_table == RT_TABLE_LOCAL:
@@ -617,7 +353,7 @@ def _parse_kernel(value: object) -> KernelConfig:
 
 
 def _parse_graceful_restart(value: object) -> GracefulRestartConfig:
-    table = _Table(value, "graceful_restart", _fields(GracefulRestartConfig))
+    table = Table(value, "graceful_restart", config_keys(GracefulRestartConfig))
     return GracefulRestartConfig(
         enabled=table.boolean("enabled", False),
         # RFC 4724 §3: a 12-bit field.
@@ -629,19 +365,19 @@ def _parse_graceful_restart(value: object) -> GracefulRestartConfig:
     )
 
 
-def _parse_set(table: _Table | None) -> FilterSetActions:
+def _parse_set(table: Table | None) -> FilterSetActions:
     if table is None:
         return FilterSetActions()
-    communities = _communities(table, "communities") if table.has("communities") else None
+    communities = read_communities(table, "communities") if table.has("communities") else None
     prepend = table.raw("as_path_prepend")
     asns: tuple[int, ...] = ()
-    if prepend is not _MISSING:
+    if prepend is not MISSING:
         path = table.key("as_path_prepend")
-        asns = tuple(_check_asn(item, f"{path}[{i}]")
-                     for i, item in enumerate(_check_list(prepend, path)))
+        asns = tuple(check_asn(item, f"{path}[{i}]")
+                     for i, item in enumerate(check_list(prepend, path)))
     return FilterSetActions(
         communities=communities,
-        add_communities=_communities(table, "add_communities"),
+        add_communities=read_communities(table, "add_communities"),
         local_pref=table.integer("local_pref", None, low=0, high=U32_MAX),
         med=table.integer("med", None, low=0, high=U32_MAX),
         as_path_prepend=asns,
@@ -649,7 +385,7 @@ def _parse_set(table: _Table | None) -> FilterSetActions:
 
 
 def _parse_rule(path: str, value: object) -> FilterRule:
-    table = _Table(value, path, _fields(FilterRule))
+    table = Table(value, path, config_keys(FilterRule))
     table.raw("action", required=True)
     action = FilterAction(table.choice("action", "", [a.value for a in FilterAction]))
     cidr = table.network("cidr", None)
@@ -679,14 +415,14 @@ def _parse_rule(path: str, value: object) -> FilterRule:
         cidr=cidr,
         match_operator=operator,
         prefix_length=length,
-        communities=_communities(table, "communities"),
-        large_communities=_large_communities(table, "large_communities"),
+        communities=read_communities(table, "communities"),
+        large_communities=read_large_communities(table, "large_communities"),
         set=actions,
     )
 
 
 def _parse_filter(path: str, value: object) -> FilterConfig:
-    table = _Table(value, path, _fields(FilterConfig))
+    table = Table(value, path, config_keys(FilterConfig))
     name = table.string("name")
     if not name.strip():
         raise ConfigError(table.key("name"), "a filter name cannot be empty")
@@ -698,7 +434,7 @@ def _parse_filter(path: str, value: object) -> FilterConfig:
 
 
 def _parse_logging(value: object) -> LoggingConfig:
-    table = _Table(value, "logging", _fields(LoggingConfig))
+    table = Table(value, "logging", config_keys(LoggingConfig))
     return LoggingConfig(
         level=table.choice("level", "info", LOG_LEVELS),
         format=table.choice("format", "text", ("text", "json")),
@@ -706,7 +442,7 @@ def _parse_logging(value: object) -> LoggingConfig:
 
 
 def _parse_metrics(value: object) -> MetricsConfig:
-    table = _Table(value, "metrics", _fields(MetricsConfig))
+    table = Table(value, "metrics", config_keys(MetricsConfig))
     listen = table.string("listen", "").strip()
     if listen:
         path = table.key("listen")
@@ -730,7 +466,7 @@ def _parse_metrics(value: object) -> MetricsConfig:
 
 def parse(data: Mapping[str, Any]) -> SpeakerConfig:
     """Validate a parsed TOML document (see :func:`pybgp.config.parse_config`)."""
-    top = _Table(data, "", _fields(SpeakerConfig))
+    top = Table(data, "", config_keys(SpeakerConfig))
     datastore = None
     if top.has("datastore"):
         datastore = parse_datastore(top.raw("datastore"))
@@ -789,15 +525,15 @@ def parse(data: Mapping[str, Any]) -> SpeakerConfig:
         speaker=speaker,
         peers=tuple(peers),
         dynamic_peers=tuple(dynamic),
-        originate=OriginateConfig() if originate is _MISSING else _parse_originate(originate),
-        kernel=KernelConfig() if kernel is _MISSING else _parse_kernel(kernel),
+        originate=OriginateConfig() if originate is MISSING else parse_originate(originate),
+        kernel=KernelConfig() if kernel is MISSING else _parse_kernel(kernel),
         graceful_restart=(
-            GracefulRestartConfig() if graceful is _MISSING else _parse_graceful_restart(graceful)
+            GracefulRestartConfig() if graceful is MISSING else _parse_graceful_restart(graceful)
         ),
         filters=tuple(filters),
-        logging=LoggingConfig() if logging_ is _MISSING else _parse_logging(logging_),
-        metrics=MetricsConfig() if metrics is _MISSING else _parse_metrics(metrics),
-        mrt=MrtConfig() if mrt is _MISSING else parse_mrt(mrt),
+        logging=LoggingConfig() if logging_ is MISSING else _parse_logging(logging_),
+        metrics=MetricsConfig() if metrics is MISSING else _parse_metrics(metrics),
+        mrt=MrtConfig() if mrt is MISSING else parse_mrt(mrt),
         bfd=BfdConfig() if bfd is None else parse_bfd(bfd),
         datastore=datastore,
     )
@@ -815,7 +551,20 @@ def load_file(path: Path) -> SpeakerConfig:
             "", f"{path}: cannot read the file: {exc.strerror or exc}", file=str(path)
         ) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        del raw
+        # A large [originate] prefixes array is read outside tomllib (pybgp.config.originate).
+        rest, array, placeholder = split_prefix_array(text)
+        try:
+            data = tomllib.loads(rest)
+        except tomllib.TOMLDecodeError:
+            if array is None:
+                raise
+            array = None  # the error again, with the file's own line numbers
+            data = tomllib.loads(text)
+        del rest
+        if array is not None and not put_back(data, array, placeholder):
+            data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(
             "", f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)

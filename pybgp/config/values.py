@@ -36,6 +36,7 @@ from pybgp.config.filters import (
     parse_community,
     parse_large_community,
 )
+from pybgp.config.prefixes import Prefixes, to_prefixes
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, Role
 
 __all__ = [
@@ -363,8 +364,10 @@ def derive_peer_type(asn: int, local_as: int, route_reflector_client: bool) -> s
 class OriginateConfig:
     """``[originate]``: routes this speaker announces itself."""
 
-    prefixes: tuple[IPNetwork, ...] = ()
-    """Prefixes announced to every peer (no host bits set; IPv4 and IPv6 mixed)."""
+    prefixes: Prefixes = attrs.field(factory=Prefixes, converter=to_prefixes)
+    """Prefixes announced to every peer (no host bits set; IPv4 and IPv6 mixed). A read-only
+    sequence of networks held as NLRI keys (:class:`~pybgp.config.prefixes.Prefixes`); a tuple
+    of networks is converted."""
 
     communities: tuple[int, ...] = ()
     """Communities attached to them (``"64512:100"`` or well-known names in TOML)."""

@@ -367,7 +367,7 @@ def merge(base: SpeakerConfig, derived: DerivedConfig) -> SpeakerConfig:
     peers = base.peers + tuple(peer for peer in derived.peers if peer.address not in own)
     originate: OriginateConfig = attrs.evolve(
         base.originate,
-        prefixes=tuple(dict.fromkeys(base.originate.prefixes + derived.prefixes)),
+        prefixes=base.originate.prefixes.union(derived.prefixes),
         blackhole=True,
     )
     kernel: KernelConfig = attrs.evolve(

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from ipaddress import IPv4Address
+from itertools import repeat
+from operator import is_
 
 import attrs
 
@@ -227,20 +229,23 @@ class PeerState:
         without, everything (initial table).
         """
         peer = self
-        by_path: dict[Path, list[bytes]] = {}
-        for key, entry in loc.items():
-            best: Path = entry[2] if type(entry) is tuple else entry  # type: ignore[assignment]
-            keys = by_path.get(best)
-            if keys is None:
-                by_path[best] = [key]
-            else:
-                keys.append(key)
+        by_path = _by_best_path(loc)
         old = peer.adj_out.get(family, {}) if diff else {}
         out: dict[bytes, PathAttributes] = {}
         announce: dict[PathAttributes, list[bytes]] = {}
         for path, keys in by_path.items():
             for attributes, run in self.export_keys(family, path, keys, is_client):
                 if attributes is None:
+                    continue
+                if not old:  # the initial table: every key goes out, in C-level steps
+                    if not out and len(run) == len(loc):
+                        out = dict.fromkeys(loc, attributes)  # sized from the Loc-RIB at once
+                    else:
+                        out.update(zip(run, repeat(attributes)))
+                    if attributes not in announce and isinstance(run, list):
+                        announce[attributes] = run  # our own list (by_path's): no copy
+                    else:
+                        announce.setdefault(attributes, []).extend(run)
                     continue
                 lst = announce.setdefault(attributes, [])
                 get = old.get
@@ -274,6 +279,25 @@ class PeerState:
             end = RouteRefresh(family[0], family[1], RouteRefreshSubcode.END)
             messages.append(encode_route_refresh(end))
         return messages
+
+
+def _by_best_path(loc: Mapping[bytes, Entry]) -> dict[Path, list[bytes]]:
+    """The prefix keys of a Loc-RIB grouped by best path. When one path is the best of every
+    prefix (a node's originated blocks share one), that is found and the keys listed by
+    C-level steps, without a per-prefix Python step."""
+    values = loc.values()
+    first = next(iter(values), None)
+    if first is not None and type(first) is not tuple and all(map(is_, values, repeat(first))):
+        return {first: list(loc)}  # type: ignore[dict-item]
+    by_path: dict[Path, list[bytes]] = {}
+    for key, entry in loc.items():
+        best: Path = entry[2] if type(entry) is tuple else entry  # type: ignore[assignment]
+        keys = by_path.get(best)
+        if keys is None:
+            by_path[best] = [key]
+        else:
+            keys.append(key)
+    return by_path
 
 
 def _final_states(

@@ -23,7 +23,7 @@ policies, origination, UPDATEs, queries). The hot loops of a full-table load liv
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from typing import cast
 
@@ -31,12 +31,13 @@ import attrs
 
 from pybgp.rib import addpath
 from pybgp.rib.count import PrefixCount
+from pybgp.rib.decision import BestPathReason
 from pybgp.rib.export import end_of_rib
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.stale import RibStale
 from pybgp.rib.state import merge_messages
-from pybgp.rib.table import Entry, entry_candidates, entry_reason, entry_selected
+from pybgp.rib.table import AdjRibIn, Entry, entry_candidates, entry_reason, entry_selected
 from pybgp.rib.types import (
     BestPathChange,
     PeerCounters,
@@ -213,6 +214,48 @@ class Rib(RibStale):
         """Originate ``prefix`` (ORIGIN IGP, empty AS_PATH). The next hop is set per session on
         export, unless ``next_hop`` is given: then peers get that address (a third-party next
         hop, as ``pybgp announce --next-hop`` asks)."""
+        path = self._origin_path(family, communities, large_communities, next_hop)
+        table = self._originated.setdefault(family, {})
+        old = table.get(prefix)
+        if old is not path:
+            table[prefix] = path
+            self._sel.change(family, prefix, old, path)
+        return self._flush()
+
+    def originate_many(
+        self,
+        family: Family,
+        prefixes: Sequence[bytes],
+        communities: Sequence[int] = (),
+        large_communities: Sequence[tuple[int, int, int]] = (),
+        *,
+        next_hop: IPv4Address | IPv6Address | None = None,
+    ) -> RibOutput:
+        """:meth:`originate` for many prefixes at once: one shared path, the prefixes put in
+        as a batch (new prefixes cost two C-level dict updates, no per-prefix call)."""
+        path = self._origin_path(family, communities, large_communities, next_hop)
+        loc = self._loc.table(family)
+        if not loc and self._sel.touched is None:
+            # An empty table (start-up): the batch dict becomes the originated table itself and
+            # the Loc-RIB is copied from it, presized (no third dict of a million entries).
+            batch = dict.fromkeys(prefixes, path)
+            self._originated[family] = batch
+            loc.update(batch)
+            keys = prefixes if len(batch) == len(prefixes) else list(batch)
+            self._sel.pending.append((family, keys, (), (path,), BestPathReason.ONLY_PATH))
+            return self._flush()
+        table = AdjRibIn(routes=self._originated.setdefault(family, {}))
+        self._sel.install(family, table, prefixes, path)
+        return self._flush()
+
+    def _origin_path(
+        self,
+        family: Family,
+        communities: Sequence[int],
+        large_communities: Sequence[tuple[int, int, int]],
+        next_hop: IPv4Address | IPv6Address | None,
+    ) -> Path:
+        """The one Path shared by every prefix originated with these attributes."""
         if next_hop is None:
             next_hop = _ZERO_V4 if family[0] == 1 else _ZERO_V6
         key = (family, tuple(communities), tuple(large_communities), next_hop)
@@ -230,18 +273,19 @@ class Rib(RibStale):
                 default_local_pref=self.options.default_local_pref,
             )
             self._origin_paths[key] = path
-        table = self._originated.setdefault(family, {})
-        old = table.get(prefix)
-        if old is not path:
-            table[prefix] = path
-            self._sel.change(family, prefix, old, path)
-        return self._flush()
+        return path
 
     def withdraw_originated(self, family: Family, prefix: bytes) -> RibOutput:
         """Stop originating ``prefix``."""
         old = self._originated.get(family, {}).pop(prefix, None)
         if old is not None:
             self._sel.change(family, prefix, old, None)
+        return self._flush()
+
+    def withdraw_originated_many(self, family: Family, prefixes: Iterable[bytes]) -> RibOutput:
+        """Stop originating ``prefixes`` (those not originated are ignored), as one batch."""
+        table = AdjRibIn(routes=self._originated.setdefault(family, {}))
+        self._sel.withdraw(family, table, prefixes)
         return self._flush()
 
     # ------------------------------------------------------------------ updates

@@ -6,7 +6,7 @@ Kept apart from the shell to keep each file short; it only calls the methods of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Protocol
 
@@ -16,6 +16,9 @@ from pybgp.config import BfdConfig, PeerConfig, SpeakerConfig, config_diff
 from pybgp.wire.constants import CeaseSubcode
 
 __all__ = ["Reloadable", "apply_config"]
+
+_SHOWN = 8
+"""Originated prefixes named in a reload's summary, added and removed each."""
 
 
 class Reloadable(Protocol):
@@ -39,6 +42,15 @@ class Reloadable(Protocol):
     ) -> None: ...
 
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None: ...
+
+    def originate_many(
+        self,
+        prefixes: Iterable[str | IPv4Network | IPv6Network],
+        communities: Sequence[int] = ...,
+        large_communities: Sequence[tuple[int, int, int]] = ...,
+    ) -> None: ...
+
+    def withdraw_many(self, prefixes: Iterable[str | IPv4Network | IPv6Network]) -> None: ...
 
     def _set_range_password(self, network: IPv4Network | IPv6Network, password: str) -> None: ...
 
@@ -83,13 +95,21 @@ async def apply_config(speaker: Reloadable, new: SpeakerConfig) -> str:
         await speaker.add_peer(config)
         done.append(f"added peer {config.address}")
     if diff.originate_changed:
-        gone = [p for p in old.originate.prefixes if p not in set(new.originate.prefixes)]
-        added = [p for p in new.originate.prefixes if p not in set(old.originate.prefixes)]
-        for prefix in gone:
-            speaker.withdraw(prefix)
-        for prefix in new.originate.prefixes:
-            speaker.originate(prefix, new.originate.communities, new.originate.large_communities)
-        changes = [f"+{p}" for p in added] + [f"-{p}" for p in gone]
+        was, now = old.originate, new.originate
+        gone = was.prefixes.difference(now.prefixes)  # linear: sets of keys per family
+        added = now.prefixes.difference(was.prefixes)
+        speaker.withdraw_many(gone)
+        same = (was.communities, was.large_communities) == (
+            now.communities, now.large_communities
+        )
+        # Unchanged attributes: only the new prefixes; else all of them, with the new ones.
+        speaker.originate_many(
+            added if same else now.prefixes, now.communities, now.large_communities
+        )
+        changes = [f"+{prefix}" for prefix in added[:_SHOWN]]
+        changes += [f"-{prefix}" for prefix in gone[:_SHOWN]]
+        if len(added) + len(gone) > len(changes):
+            changes.append(f"and {len(added) + len(gone) - len(changes)} more")
         done.append("originated prefixes updated" + (f" ({' '.join(changes)})" if changes else ""))
     if diff.dynamic_peers_changed:
         for dynamic in old.dynamic_peers:

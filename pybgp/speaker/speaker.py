@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from types import TracebackType
 from typing import Any, Final
@@ -107,6 +107,14 @@ from pybgp.speaker.kernel_feed import (
     feed_kernel,
     kernel_changed,
     make_kernel_sync,
+)
+from pybgp.speaker.origination import (
+    BIG_ORIGINATION,
+    FAMILY_OF_AFI,
+    give_back_memory,
+    originate_batches,
+    prefix_key,
+    withdraw_batches,
 )
 from pybgp.speaker.peer import Connection, Driver, Peer, clean_address
 from pybgp.speaker.policies import KEEP, remember, with_pending
@@ -246,8 +254,9 @@ class Speaker(ConnectionHandling):
         for peer in self.config.peers:
             await self.add_peer(peer)
         originate = self.config.originate
-        for prefix in originate.prefixes:
-            self.originate(prefix, originate.communities, originate.large_communities)
+        self.originate_many(originate.prefixes, originate.communities, originate.large_communities)
+        if len(originate.prefixes) >= BIG_ORIGINATION:
+            give_back_memory()  # what reading the config and building the table left free
 
     async def stop(
         self, message: str = "pybgp speaker shutting down", *, restart: bool = False
@@ -434,18 +443,37 @@ class Speaker(ConnectionHandling):
         next_hop: IPv4Address | IPv6Address | None = None,
     ) -> None:
         """Announce ``prefix`` to every peer (export rules apply); ``next_hop``: a third party's."""
-        network = ip_network(prefix) if isinstance(prefix, str) else prefix
-        family = (1, 1) if network.version == 4 else (2, 1)
-        key = prefix_from_network(network)
-        self._rib_output(
-            self.rib.originate(family, key, communities, large_communities, next_hop=next_hop)
-        )
+        if isinstance(prefix, str):
+            afi, key = prefix_key(prefix)  # plain IPv4 text without ipaddress objects
+        else:
+            afi, key = (1 if prefix.version == 4 else 2), prefix_from_network(prefix)
+        self._rib_output(self.rib.originate(
+            FAMILY_OF_AFI[afi], key, communities, large_communities, next_hop=next_hop
+        ))
 
     def withdraw(self, prefix: str | IPv4Network | IPv6Network) -> None:
         """Stop announcing ``prefix``."""
         network = ip_network(prefix) if isinstance(prefix, str) else prefix
         family = (1, 1) if network.version == 4 else (2, 1)
         self._rib_output(self.rib.withdraw_originated(family, prefix_from_network(network)))
+
+    def originate_many(
+        self,
+        prefixes: Iterable[str | IPv4Network | IPv6Network],
+        communities: Sequence[int] = (),
+        large_communities: Sequence[tuple[int, int, int]] = (),
+        next_hop: IPv4Address | IPv6Address | None = None,
+    ) -> None:
+        """:meth:`originate` for many prefixes (a :class:`~pybgp.config.Prefixes` is fastest):
+        one RIB batch per family."""
+        for output in originate_batches(self.rib, prefixes, communities, large_communities,
+                                        next_hop):
+            self._rib_output(output)
+
+    def withdraw_many(self, prefixes: Iterable[str | IPv4Network | IPv6Network]) -> None:
+        """:meth:`withdraw` for many prefixes, one RIB batch per family."""
+        for output in withdraw_batches(self.rib, prefixes):
+            self._rib_output(output)
 
     # ---------------------------------------------------------------- events
 

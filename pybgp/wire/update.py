@@ -292,7 +292,7 @@ def encode_end_of_rib(family: Family) -> bytes:
 
 def _pieces(keys: Sequence[bytes], ids: Sequence[int] | None, add_path: bool) -> list[bytes]:
     if not add_path:
-        return list(keys)
+        return keys if isinstance(keys, list) else list(keys)  # read only: no copy needed
     if ids is None:
         ids = (0,) * len(keys)
     if len(ids) != len(keys):
@@ -306,9 +306,18 @@ def _chunks(pieces: list[bytes], first_budget: int, budget: int) -> list[bytes]:
     octets (may be empty), the others within ``budget``; each run joined."""
     if not pieces:
         return []
-    sizes = list(accumulate(map(len, pieces)))
-    if max(map(len, pieces)) > budget:
+    lengths = set(map(len, pieces))
+    if max(lengths) > budget:
         raise LocalProtocolError("a prefix does not fit in one UPDATE")
+    if len(lengths) == 1:
+        # All the same length (a node's blocks, a table of /24s): runs of a fixed count, no
+        # running total per piece (a million of them would be a million int objects).
+        size = lengths.pop()
+        first, per = first_budget // size, budget // size
+        return [b"".join(pieces[:first])] + [
+            b"".join(pieces[i : i + per]) for i in range(first, len(pieces), per)
+        ]
+    sizes = list(accumulate(map(len, pieces)))
     out: list[bytes] = []
     start = 0
     base = 0

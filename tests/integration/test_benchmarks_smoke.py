@@ -56,3 +56,15 @@ def test_kernel_benchmark_learned_runs() -> None:
     assert "pybgp run RSS:" in stdout
     if shutil.which("bird"):
         assert "BIRD 2 (bgp + kernel)" in stdout and "pybgp / BIRD" in stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="benchmarks/originate.py creates network namespaces")
+def test_originate_benchmark_runs() -> None:
+    stdout = _run("originate.py", "--prefixes", "3000", "--runs", "1")
+    if shutil.which("bird") is None:
+        assert "skipped" in stdout
+        return
+    assert "3,000 originated IPv4 prefixes" in stdout
+    assert "run 1 pybgp run" in stdout and "run 1 BIRD 2" in stdout
+    assert "ready (s)" in stdout and "peak MiB" in stdout and "ratio" in stdout
+    assert "Speaker.originate_many" in stdout and "Speaker.originate once per prefix" in stdout

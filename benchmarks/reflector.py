@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -89,8 +90,10 @@ def updates(first: int, count: int, next_hop: str) -> bytes:
     attributes = (
         bytes((0x40, 1, 1, 0))  # ORIGIN IGP
         + bytes((0x40, 2, 0))  # AS_PATH empty (iBGP)
-        + bytes((0x40, 3, 4)) + IPv4Address(next_hop).packed  # NEXT_HOP
-        + bytes((0x40, 5, 4)) + struct.pack("!I", 100)  # LOCAL_PREF
+        + bytes((0x40, 3, 4))
+        + IPv4Address(next_hop).packed  # NEXT_HOP
+        + bytes((0x40, 5, 4))
+        + struct.pack("!I", 100)  # LOCAL_PREF
     )
     out = bytearray()
     for start in range(first, first + count, 800):
@@ -149,8 +152,11 @@ class Client(asyncio.Protocol):
                 self.established = True
                 self.up()
             elif kind == 3:
-                print(f"{self.address}: NOTIFICATION {buffer[offset + 19:offset + length].hex()}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{self.address}: NOTIFICATION {buffer[offset + 19 : offset + length].hex()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             offset += length
         self.buffer = buffer[offset:]
 
@@ -234,16 +240,16 @@ async def clients_main(reflector: str, count: int, prefixes: int) -> None:
                 measured.reached()
             else:
                 client.round = measured
+        cpu = time.process_time()
         started = time.monotonic()
         source.transport.write(data)
         try:
             async with asyncio.timeout(TIMEOUT):
                 finished = await measured.done
-            print(f"DONE {finished - started:.6f}", flush=True)
+            print(f"DONE {finished - started:.6f} {time.process_time() - cpu:.6f}", flush=True)
         except TimeoutError:
             short = [c.received for c in receivers if c.received < sent]
-            print(f"TIMEOUT {len(short)} clients short, fewest {min(short)} of {sent}",
-                  flush=True)
+            print(f"TIMEOUT {len(short)} clients short, fewest {min(short)} of {sent}", flush=True)
         lost = sum(1 for c in sessions if c.closed)
         if lost:
             print(f"LOST {lost} sessions", flush=True)
@@ -265,14 +271,32 @@ def _proc(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Clients:
     """The client process in ``cli``: started, then driven line by line."""
 
     def __init__(self, namespace: str, count: int, prefixes: int) -> None:
-        argv = ["ip", "netns", "exec", namespace, sys.executable, str(Path(__file__).resolve()),
-                "--clients-process", "--clients", str(count), "--prefixes", str(prefixes)]
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--clients-process",
+            "--clients",
+            str(count),
+            "--prefixes",
+            str(prefixes),
+        ]
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def ready(self) -> None:
         assert self.process.stdout is not None
@@ -280,21 +304,20 @@ class Clients:
         if line != "READY":
             raise RuntimeError(f"clients did not come up: {line!r}")
 
-    def ask(self, command: str) -> float:
+    def ask(self, command: str) -> tuple[float, float]:
+        """Run one round; (seconds until every client had it, client CPU seconds meanwhile)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         words = self.process.stdout.readline().split()
         if not words or words[0] != "DONE":
             raise RuntimeError(f"{command}: {' '.join(words) or 'the clients exited'}")
-        return float(words[1])
+        return float(words[1]), float(words[2])
 
     def stop(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()
-            except BrokenPipeError:
-                pass
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -316,9 +339,13 @@ class Pybgp:
             f'[[dynamic_peers]]\nrange = "{CLIENT_RANGE}"\nasn = {ASN}\n'
             f"route_reflector_client = true\n"
         )
-        self.process = lab.spawn(namespace, "pybgp", [sys.executable, "-m", "pybgp", "run", "-c",
-                                                      str(config)],
-                                 workdir / "pybgp.log", cwd=HERE.parent)
+        self.process = lab.spawn(
+            namespace,
+            "pybgp",
+            [sys.executable, "-m", "pybgp", "run", "-c", str(config)],
+            workdir / "pybgp.log",
+            cwd=HERE.parent,
+        )
 
     def _status(self) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX) as sock:
@@ -360,12 +387,21 @@ class Bird:
             "  ipv4 { import all; export where source = RTS_BGP; };\n"
             "}\n"
         )
-        self.process = lab.spawn(namespace, "bird", ["bird", "-f", "-c", str(config), "-s",
-                                                     str(self.socket)], workdir / "bird.log")
+        self.process = lab.spawn(
+            namespace,
+            "bird",
+            ["bird", "-f", "-c", str(config), "-s", str(self.socket)],
+            workdir / "bird.log",
+        )
 
     def established(self) -> int:
-        result = subprocess.run(["birdc", "-s", str(self.socket), "show", "protocols"],
-                                capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["birdc", "-s", str(self.socket), "show", "protocols"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return result.stdout.count("Established")
 
 
@@ -377,20 +413,32 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
         time.sleep(POLL)
 
 
-def one(kind: type[Pybgp] | type[Bird], lab: Any, namespaces: tuple[str, str],
-        args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+def one(
+    kind: type[Pybgp] | type[Bird],
+    lab: Any,
+    namespaces: tuple[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, float]:
     reflector_ns, clients_ns = namespaces
     reflector = kind(lab, reflector_ns, workdir)
     clients = Clients(clients_ns, args.clients, args.prefixes)
     try:
         clients.ready()
-        _wait(lambda: reflector.established() >= args.clients + 1,
-              f"{kind.name}: not every session Established", 120)
+        _wait(
+            lambda: reflector.established() >= args.clients + 1,
+            f"{kind.name}: not every session Established",
+            120,
+        )
         pid = reflector.process.pid
-        fan_out = clients.ask("table")
-        singles = [clients.ask(f"one {i}") for i in range(args.singles)]
+        cpu = _cpu(pid)
+        fan_out, client_cpu = clients.ask("table")
+        cpu = _cpu(pid) - cpu
+        singles = [clients.ask(f"one {i}")[0] for i in range(args.singles)]
         return {
             "fan_out": fan_out,
+            "cpu": cpu,
+            "client_cpu": client_cpu,
             "single": statistics.median(singles),
             "rss": _proc(pid, "VmRSS") / 2**20,
             "hwm": _proc(pid, "VmHWM") / 2**20,
@@ -438,17 +486,24 @@ def main() -> int:
         lab.ip(clients_ns, "addr", "add", f"{client_address(0)}/21", "dev", "lo")
         lab.ip(reflector_ns, "route", "add", CLIENT_RANGE, "via", CLIENT_SIDE)
         load = os.getloadavg()
-        print(f"route reflector, {args.clients} clients + 1 source, {args.prefixes:,} /26, "
-              f"{args.singles} single announcements; {os.cpu_count()} CPUs, load average "
-              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+        print(
+            f"route reflector, {args.clients} clients + 1 source, {args.prefixes:,} /26, "
+            f"{args.singles} single announcements; {os.cpu_count()} CPUs, load average "
+            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+            flush=True,
+        )
         for run in range(args.runs):
             order: list[type[Pybgp] | type[Bird]] = [Pybgp, Bird] if run % 2 == 0 else [Bird, Pybgp]
             for kind in order:
                 figures = one(kind, lab, (reflector_ns, clients_ns), args, workdir)
                 results[kind.name].append(figures)
-                print(f"  run {run + 1} {kind.name:9}: fan-out {figures['fan_out'] * 1000:7.1f} ms"
-                      f"  one new route (median) {figures['single'] * 1000:6.2f} ms"
-                      f"  RSS {figures['rss']:6.1f} MiB (peak {figures['hwm']:6.1f})", flush=True)
+                print(
+                    f"  run {run + 1} {kind.name:9}: fan-out {figures['fan_out'] * 1000:7.1f} ms"
+                    f" (CPU {figures['cpu']:5.2f} s, clients {figures['client_cpu']:5.2f} s)"
+                    f"  one new route (median) {figures['single'] * 1000:6.2f} ms"
+                    f"  RSS {figures['rss']:6.1f} MiB (peak {figures['hwm']:6.1f})",
+                    flush=True,
+                )
     finally:
         problems = lab.cleanup()
         if not problems and sys.exc_info()[0] is None:
@@ -458,14 +513,22 @@ def main() -> int:
         if problems:
             print("cleanup problems:", *problems, sep="\n  ")
     print(f"medians of {args.runs}, {args.clients} clients:")
-    medians = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-               for name, runs in results.items()}
-    for key, label, unit, scale in (("fan_out", "fan-out", "ms", 1000),
-                                    ("single", "one route", "ms", 1000),
-                                    ("rss", "RSS", "MiB", 1), ("hwm", "peak RSS", "MiB", 1)):
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for name, runs in results.items()
+    }
+    for key, label, unit, scale in (
+        ("fan_out", "fan-out", "ms", 1000),
+        ("cpu", "fan-out CPU", "s", 1),
+        ("single", "one route", "ms", 1000),
+        ("rss", "RSS", "MiB", 1),
+        ("hwm", "peak RSS", "MiB", 1),
+    ):
         ours, bird = medians[Pybgp.name][key], medians[Bird.name][key]
-        print(f"  {label:10} pybgp run {ours * scale:8.2f} {unit:3}  BIRD 2 {bird * scale:8.2f} "
-              f"{unit:3}  ratio {ours / bird:5.2f}")
+        print(
+            f"  {label:11} pybgp run {ours * scale:8.2f} {unit:3}  BIRD 2 {bird * scale:8.2f} "
+            f"{unit:3}  ratio {ours / bird:5.2f}"
+        )
     return 0
 
 

@@ -36,6 +36,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -328,7 +329,7 @@ class Clients:
 class Pybgp:
     name = "pybgp run"
 
-    def __init__(self, lab: Any, namespace: str, workdir: Path) -> None:
+    def __init__(self, lab: Any, namespace: str, workdir: Path, profile: Path | None) -> None:
         self.socket = workdir / "pybgp.sock"
         config = workdir / "reflector.toml"
         config.write_text(
@@ -339,10 +340,11 @@ class Pybgp:
             f'[[dynamic_peers]]\nrange = "{CLIENT_RANGE}"\nasn = {ASN}\n'
             f"route_reflector_client = true\n"
         )
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
         self.process = lab.spawn(
             namespace,
             "pybgp",
-            [sys.executable, "-m", "pybgp", "run", "-c", str(config)],
+            [sys.executable, *profiler, "-m", "pybgp", "run", "-c", str(config)],
             workdir / "pybgp.log",
             cwd=HERE.parent,
         )
@@ -371,7 +373,7 @@ class Pybgp:
 class Bird:
     name = "BIRD 2"
 
-    def __init__(self, lab: Any, namespace: str, workdir: Path) -> None:
+    def __init__(self, lab: Any, namespace: str, workdir: Path, _profile: Path | None) -> None:
         self.socket = workdir / "bird.ctl"
         config = workdir / "bird.conf"
         config.write_text(
@@ -421,7 +423,7 @@ def one(
     workdir: Path,
 ) -> dict[str, float]:
     reflector_ns, clients_ns = namespaces
-    reflector = kind(lab, reflector_ns, workdir)
+    reflector = kind(lab, reflector_ns, workdir, args.profile)
     clients = Clients(clients_ns, args.clients, args.prefixes)
     try:
         clients.ready()
@@ -454,6 +456,9 @@ def main() -> int:
     parser.add_argument("--prefixes", type=int, default=5000)
     parser.add_argument("--singles", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile", type=Path, help="run pybgp under cProfile, its stats into this file"
+    )
     parser.add_argument("--clients-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.clients <= 2000:
@@ -467,6 +472,8 @@ def main() -> int:
         asyncio.run(clients_main(REFLECTOR, args.clients, args.prefixes))
         return 0
 
+    # SIGTERM (timeout, kill PID) unwinds like Ctrl-C: the finally below cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     sys.path.insert(0, str(HERE.parent))  # run from a checkout
     from pybgp.demo.lab import Lab, netns_unavailable
 

@@ -41,6 +41,7 @@ from pybgp.rib import addpath
 from pybgp.rib.count import PrefixCount
 from pybgp.rib.decision import BestPathReason
 from pybgp.rib.export import end_of_rib
+from pybgp.rib.groups import export_groups
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.policy import apply_route, make_route
@@ -984,15 +985,17 @@ class Rib:
         if touched:
             self._touched = []
         if groups or touched:
-            for peer_id, peer in self._peers.items():
-                if peer.up:
-                    sent = peer.export_changes(groups, self._is_client) if groups else []
-                    for family in sorted(peer.add_path_send) if touched else ():
-                        keys = addpath.touched_for(touched, family, peer_id)
-                        if keys:
-                            sent += self._export_paths(peer, family, keys)
-                    if sent:
-                        messages[peer_id] = tuple(sent)
+            up = [peer for peer in self._peers.values() if peer.up]
+            if groups:  # one export and one encoding per update group (pybgp.rib.groups)
+                messages = export_groups(up, groups, self._is_client)
+            for peer in up if touched else ():
+                peer_id = peer.info.peer_id
+                for family in sorted(peer.add_path_send):
+                    keys = addpath.touched_for(touched, family, peer_id)
+                    if keys:
+                        sent = self._export_paths(peer, family, keys)
+                        if sent:
+                            messages[peer_id] = messages.get(peer_id, ()) + tuple(sent)
         return RibOutput(ChangeList(groups), messages, notes, debug_notes=debug)
 
 

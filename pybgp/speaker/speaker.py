@@ -128,6 +128,9 @@ __all__ = [
 
 log = logging.getLogger("pybgp.speaker")
 
+WRITE_BATCH: Final = 64 * 1024
+"""Consecutive UPDATEs to one peer are joined into writes of up to this many octets."""
+
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
 
@@ -752,13 +755,23 @@ class Speaker(ConnectionHandling):
         if conn.paused or conn.backlog:
             conn.backlog.extend(messages)
             return
+        # Consecutive messages go out in one write of up to WRITE_BATCH octets (one send()
+        # per peer for a typical change, not one per UPDATE); flow control is checked between
+        # writes, as before.
         now = self._loop.time()
-        for index, message in enumerate(messages):
-            driver.session.send_update(message, now)
-            conn.write(message)
+        session, count, index = driver.session, len(messages), 0
+        while index < count:
             if conn.paused:
-                conn.backlog.extend(messages[index + 1 :])
+                conn.backlog.extend(messages[index:])
                 break
+            end, size = index + 1, len(messages[index])
+            while end < count and size + len(messages[end]) <= WRITE_BATCH:
+                size += len(messages[end])
+                end += 1
+            for message in messages[index:end]:
+                session.send_update(message, now)
+            conn.write(messages[index] if end == index + 1 else b"".join(messages[index:end]))
+            index = end
 
     def _drain(self, driver: Driver) -> None:
         conn = driver.conn

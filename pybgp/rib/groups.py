@@ -68,7 +68,9 @@ def group_key(peer: PeerState) -> Hashable:
     shape = tuple(
         getattr(info, field.name)
         for field in _ANONYMOUS
-        if field.name not in _IDENTITY and field.name not in _IMPORT_ONLY
+        if field.name not in _IDENTITY
+        and field.name not in _IMPORT_ONLY
+        and field.name != "export_policy"  # its own part of the key, below
     )
     policy = info.export_policy
     policy_key: Hashable = None

@@ -246,6 +246,11 @@ def one(kind: type[Pybgp] | type[Bird], lab_ns: tuple[str, str], prefixes: int,
         sender.stop()
 
 
+def ratio(ours: float, reference: float) -> str:
+    """``ours / reference``; ``n/a`` when the reference measured zero."""
+    return f"{ours / reference:.2f}" if reference > 0 else "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefixes", type=int, default=1_000_000)
@@ -292,7 +297,8 @@ def main() -> int:
                for name, runs in results.items()}
     for key, label in (("seconds", "time"), ("cpu", "CPU"), ("bytes_per_prefix", "B/prefix")):
         ours, bird = medians["pybgp run"][key], medians["BIRD 2"][key]
-        print(f"  {label:9} pybgp run {ours:8.2f}   BIRD 2 {bird:8.2f}   ratio {ours / bird:5.2f}")
+        print(f"  {label:9} pybgp run {ours:8.2f}   BIRD 2 {bird:8.2f}   "
+              f"ratio {ratio(ours, bird):>6}")
     print(f"  status round trip during pybgp's ingest: median "
           f"{medians['pybgp run']['status_median_ms']:.0f} ms, max "
           f"{medians['pybgp run']['status_max_ms']:.0f} ms")

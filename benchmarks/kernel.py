@@ -62,6 +62,9 @@ import attrs
 sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))  # run from a checkout
 sys.path.insert(0, str(FilePath(__file__).resolve().parent))  # kernel_learned
 
+import kernel_learned
+from kernel_learned import ratio
+
 from pybgp.kernel import (
     KernelRoute,
     KernelSync,
@@ -414,8 +417,8 @@ def report_compare(figures: dict[str, Any], count: int, runs: int) -> None:
         print(f"{label:<28}{medians[key + ' in']:>9.3f}s{medians[key + ' out']:>9.3f}s   {cells}")
     if figures["bird in"]:
         print(
-            f"{'pybgp / BIRD':<28}{medians['pybgp in'] / medians['bird in']:>9.2f}x"
-            f"{medians['pybgp out'] / medians['bird out']:>9.2f}x"
+            f"{'pybgp / BIRD':<28}{ratio(medians['pybgp in'], medians['bird in']):>10}"
+            f"{ratio(medians['pybgp out'], medians['bird out']):>10}"
         )
     print("CPU seconds (user + system, from /proc; the machine's load does not inflate them)")
     cpu = {
@@ -428,8 +431,8 @@ def report_compare(figures: dict[str, Any], count: int, runs: int) -> None:
             print(f"{label:<28}{cpu[key + ' in']:>9.3f}s{cpu[key + ' out']:>9.3f}s")
     if "bird in" in cpu:
         print(
-            f"{'pybgp / BIRD':<28}{cpu['pybgp in'] / cpu['bird in']:>9.2f}x"
-            f"{cpu['pybgp out'] / cpu['bird out']:>9.2f}x"
+            f"{'pybgp / BIRD':<28}{ratio(cpu['pybgp in'], cpu['bird in']):>10}"
+            f"{ratio(cpu['pybgp out'], cpu['bird out']):>10}"
         )
     rss = figures["rss"]
     print(
@@ -556,8 +559,6 @@ def main() -> int:
                 figures = compare(netns, bird_netns, args.routes, args.runs, args.cycles)
                 report_compare(figures, args.routes, args.runs)
             if args.learned or args.only_learned:
-                import kernel_learned
-
                 print(flush=True)
                 kernel_learned.report(
                     kernel_learned.learned(

@@ -288,6 +288,12 @@ def learned(
     return figures
 
 
+def ratio(ours: float, reference: float) -> str:
+    """``ours / reference`` as ``1.23x``; ``n/a`` when the reference measured zero (a CPU
+    time below the clock tick on a small run)."""
+    return f"{ours / reference:.2f}x" if reference > 0 else "n/a"
+
+
 def report(figures: dict[str, list[float]], count: int) -> None:
     print(f"{count:,} routes learned over iBGP into the kernel, then all withdrawn (medians)")
     print(f"{'':<28}{'in':>10}{'out':>10}{'CPU in':>10}{'CPU out':>10}")
@@ -303,12 +309,9 @@ def report(figures: dict[str, list[float]], count: int) -> None:
                 f"{medians['cpu ' + key + ' in']:>9.2f}s{medians['cpu ' + key + ' out']:>9.2f}s"
             )
     if "bird in" in medians:
-        ratios = [medians[f"pybgp {w}"] / medians[f"bird {w}"] for w in ("in", "out")]
-        cpu = [medians[f"cpu pybgp {w}"] / medians[f"cpu bird {w}"] for w in ("in", "out")]
-        print(
-            f"{'pybgp / BIRD':<28}{ratios[0]:>9.2f}x{ratios[1]:>9.2f}x"
-            f"{cpu[0]:>9.2f}x{cpu[1]:>9.2f}x"
-        )
+        ratios = [ratio(medians[f"pybgp {w}"], medians[f"bird {w}"]) for w in ("in", "out")]
+        cpu = [ratio(medians[f"cpu pybgp {w}"], medians[f"cpu bird {w}"]) for w in ("in", "out")]
+        print(f"{'pybgp / BIRD':<28}{ratios[0]:>10}{ratios[1]:>10}{cpu[0]:>10}{cpu[1]:>10}")
     for label, key in (("BIRD 2", "rss bird"), ("pybgp run", "rss pybgp")):
         if key in figures:
             rss = figures[key]

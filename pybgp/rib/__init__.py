@@ -3,8 +3,11 @@ reflection (RFC 4456), export rules and policies, Adj-RIB-Out and UPDATE packing
 
 No I/O, no clock: the speaker feeds decoded UPDATEs and session events in, and sends the
 messages of each :class:`RibOutput` out. Modules: ``paths`` (interned Path), ``decision``
-(tie-breakers, BestPathReason), ``table`` (storage layout), ``export`` (rules of the road,
-packing), ``policy`` (Route view), ``types`` (public values), ``rib`` (the engine).
+(tie-breakers, BestPathReason), ``table`` (storage layout), ``selection`` (Loc-RIB updates and
+the change queue: the hot loops), ``export`` (rules of the road, packing), ``peer`` (per-peer
+state, Adj-RIB-Out), ``policy`` (Route view), ``types`` (public values), ``addpath`` (RFC 7911),
+and the engine in layers: ``state`` (tables, flush), ``importing`` (Adj-RIB-In import),
+``stale`` (graceful restart, enhanced route refresh), ``rib`` (entry points, queries).
 """
 
 from pybgp.rib.decision import BestPathReason, decide

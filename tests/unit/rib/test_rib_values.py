@@ -8,8 +8,8 @@ import attrs
 import pytest
 from rib_helpers import add_peer, announce, attributes, make_rib, pfx
 
+import pybgp.rib.importing as importing_module
 import pybgp.rib.peer as peer_module
-import pybgp.rib.rib as rib_module
 from pybgp.rib import BestPathReason, ChangeList, Path, decide, make_route
 from pybgp.rib.policy import apply_route
 from pybgp.wire.constants import IPV4_UNICAST
@@ -46,7 +46,7 @@ def test_no_policy_builds_no_route(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("a Route was built without a policy")
 
-    monkeypatch.setattr(rib_module, "make_route", boom)
+    monkeypatch.setattr(importing_module, "make_route", boom)
     monkeypatch.setattr(peer_module, "make_route", boom)
     rib = make_rib()
     add_peer(rib, "10.0.0.2")

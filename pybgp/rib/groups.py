@@ -77,9 +77,38 @@ def group_key(peer: PeerState) -> Hashable:
     if policy is not None:
         # A policy that does not declare itself shareable may look at ``to_peer``.
         policy_key = getattr(policy, "update_group_key", None) or ("peer", info.peer_id)
-    key = (shape, policy_key, peer.send_families() - peer.add_path_send, negotiated)
+    key = _intern(_Key((shape, policy_key, peer.send_families() - peer.add_path_send, negotiated)))
     peer.group_key = (info, negotiated, key)
     return key
+
+
+class _Key:
+    """A group key with its hash computed once (it is looked up once per peer per flush)."""
+
+    __slots__ = ("hash", "parts")
+
+    def __init__(self, parts: tuple[object, ...]) -> None:
+        self.parts = parts
+        self.hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, _Key) and self.hash == other.hash and self.parts == other.parts
+        )
+
+
+_KEYS: dict[_Key, _Key] = {}
+
+
+def _intern(key: _Key) -> _Key:
+    """One object per distinct key, so that grouping compares identities (a cache: emptied
+    when it grows large, which costs only that comparison)."""
+    if len(_KEYS) > 4096:
+        _KEYS.clear()
+    return _KEYS.setdefault(key, key)
 
 
 def export_groups(

@@ -436,12 +436,17 @@ def one(
         cpu = _cpu(pid)
         fan_out, client_cpu = clients.ask("table")
         cpu = _cpu(pid) - cpu
-        singles = [clients.ask(f"one {i}")[0] for i in range(args.singles)]
+        single_cpu = _cpu(pid)
+        rounds = [clients.ask(f"one {i}") for i in range(args.singles)]
+        single_cpu = (_cpu(pid) - single_cpu) / max(args.singles, 1)
+        singles = [elapsed for elapsed, _ in rounds]
         return {
             "fan_out": fan_out,
             "cpu": cpu,
             "client_cpu": client_cpu,
             "single": statistics.median(singles),
+            "single_cpu": single_cpu,
+            "single_client_cpu": statistics.median(cpu for _, cpu in rounds),
             "rss": _proc(pid, "VmRSS") / 2**20,
             "hwm": _proc(pid, "VmHWM") / 2**20,
         }
@@ -454,7 +459,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--prefixes", type=int, default=5000)
-    parser.add_argument("--singles", type=int, default=20)
+    parser.add_argument("--singles", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--profile", type=Path, help="run pybgp under cProfile, its stats into this file"
@@ -508,6 +513,8 @@ def main() -> int:
                     f"  run {run + 1} {kind.name:9}: fan-out {figures['fan_out'] * 1000:7.1f} ms"
                     f" (CPU {figures['cpu']:5.2f} s, clients {figures['client_cpu']:5.2f} s)"
                     f"  one new route (median) {figures['single'] * 1000:6.2f} ms"
+                    f" (CPU {figures['single_cpu'] * 1000:5.2f} ms,"
+                    f" clients {figures['single_client_cpu'] * 1000:5.2f} ms)"
                     f"  RSS {figures['rss']:6.1f} MiB (peak {figures['hwm']:6.1f})",
                     flush=True,
                 )
@@ -528,13 +535,15 @@ def main() -> int:
         ("fan_out", "fan-out", "ms", 1000),
         ("cpu", "fan-out CPU", "s", 1),
         ("single", "one route", "ms", 1000),
+        ("single_cpu", "its CPU", "ms", 1000),
         ("rss", "RSS", "MiB", 1),
         ("hwm", "peak RSS", "MiB", 1),
     ):
         ours, bird = medians[Pybgp.name][key], medians[Bird.name][key]
+        ratio = f"{ours / bird:5.2f}" if bird else "  n/a"  # CPU under one clock tick
         print(
             f"  {label:11} pybgp run {ours * scale:8.2f} {unit:3}  BIRD 2 {bird * scale:8.2f} "
-            f"{unit:3}  ratio {ours / bird:5.2f}"
+            f"{unit:3}  ratio {ratio}"
         )
     return 0
 

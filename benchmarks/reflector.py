@@ -18,9 +18,13 @@ Two figures per reflector, both taken inside the client process on one clock:
 * one new route: from the moment the source writes one new /26 until the last client has it;
   the median of ``--singles`` announcements, one at a time.
 
-plus the reflector's resident memory (VmRSS after the runs, and its peak VmHWM).
+beside each, the CPU time (user + system, from /proc) the reflector and the client process
+spent on it: with many clients the client process itself bounds the one-route figure, and the
+reflector's CPU per new route shows its own cost. Plus the reflector's resident memory (VmRSS
+after the runs, and its peak VmHWM).
 
     python benchmarks/reflector.py [--clients N] [--prefixes N] [--singles N] [--runs N]
+    python benchmarks/reflector.py --runs 1 --profile /tmp/pybgp.prof   # pybgp under cProfile
 
 Needs root (namespaces) and BIRD 2. Raises its own open-file limit (1,000 clients are 1,000
 sockets in each process). Everything it starts is stopped by pid and both namespaces are

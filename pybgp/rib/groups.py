@@ -148,31 +148,24 @@ def _group_runs(
     """The export of ``changes`` for any member of a group (split horizon left to each)."""
     first = members[0]
     families = first.send_families() - first.add_path_send
-    exported: dict[Path, PathAttributes | None] = {}
+    exported: dict[tuple[Family, Path], PathAttributes | None] = {}
     runs: list[Run] = []
     for family, keys, best in final_states(changes, families):
         if best is None:
             runs.append((family, keys, None, None))
             continue
-        attributes = exported.get(best, _MISSING)
-        if attributes is _MISSING:
+        if (family, best) in exported:
+            attributes = exported[family, best]
+        else:
             client = best.peer_id is not None and is_client(best.peer_id)
             target = first.export_target()
             attributes = export_attributes(target, family, best, client, split_horizon=False)
             if attributes is not None:
                 attributes = first.interned.setdefault(attributes, attributes)
-            exported[best] = attributes
-        assert not isinstance(attributes, _Missing)
+            exported[family, best] = attributes
         for result, run in _policy_runs(members, family, best, keys, attributes):
             runs.append((family, run, result, best.peer_id))
     return runs
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
 
 
 def _policy_runs(

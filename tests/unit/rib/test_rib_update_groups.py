@@ -3,6 +3,7 @@ breaks a group, and that sharing changes nothing a peer is sent (split horizon, 
 
 from __future__ import annotations
 
+import random
 from ipaddress import IPv4Address, ip_network
 from typing import Any
 
@@ -184,3 +185,31 @@ def test_changed_settings_move_a_peer_to_another_group() -> None:
     out = rib.apply_update(CLIENTS[0], announce(attributes(next_hop=CLIENTS[0], local_pref=100), P))
     assert announced(out, CLIENTS[2])[P].next_hop.address == IPv4Address(RR)  # type: ignore[union-attr]
     assert announced(out, CLIENTS[1])[P].next_hop.address == IPv4Address(CLIENTS[0])  # type: ignore[union-attr]
+
+
+def test_grouped_and_ungrouped_peers_are_sent_the_same() -> None:
+    """A seeded random run of announcements and withdrawals from several clients: a reflector
+    whose clients share groups sends each client exactly what one with a group per client
+    sends (an identity policy per peer, without ``update_group_key``, forbids sharing)."""
+    rng = random.Random(13)
+    grouped = reflector()
+    alone = reflector(**{a: {"export_policy": lambda route: route} for a in CLIENTS})
+    assert len({group_key(state(alone, a)) for a in CLIENTS}) == len(CLIENTS)
+    prefixes = [f"10.244.{i}.0/26" for i in range(6)]
+    for _step in range(150):
+        source = rng.choice(CLIENTS)
+        chosen = rng.sample(prefixes, rng.randint(1, 3))
+        if rng.random() < 0.3:
+            update = withdraw(*chosen)
+        else:
+            pref = rng.choice((100, 150, 200))
+            update = announce(attributes(next_hop=source, local_pref=pref), *chosen)
+        out_grouped = grouped.apply_update(source, update)
+        out_alone = alone.apply_update(source, update)
+        for address in CLIENTS:
+            assert announced(out_grouped, address) == announced(out_alone, address)
+            assert sorted(withdrawn(out_grouped, address)) == sorted(withdrawn(out_alone, address))
+            if address == source:  # split horizon: never its own path back
+                for sent in announced(out_grouped, address).values():
+                    assert sent.originator_id is not None
+                    assert sent.originator_id.address != IPv4Address(source)

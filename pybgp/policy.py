@@ -73,4 +73,7 @@ def filter_policy(filters: Sequence[FilterConfig], direction: str = "") -> Polic
         )
 
     policy.__qualname__ = "filter_policy(" + ", ".join(f.name for f in chain) + ")"
+    # The verdict depends on the route alone (``to_peer`` only names the peer in debug lines),
+    # so peers with the same filters may share one export (update groups, pybgp.rib.groups).
+    setattr(policy, "update_group_key", ("filters", chain))  # noqa: B010
     return policy

@@ -440,10 +440,16 @@ class Session:
         """
         if self.fsm.state is not State.ESTABLISHED:
             return [Note(f"UPDATE not sent: session is {self.fsm.state}", "debug")]
-        self.fsm.message_sent(now)  # RFC 4271 §8.2.2: an UPDATE sent restarts KeepaliveTimer
-        self.messages_sent += 1
-        self.updates_sent += 1
+        self.updates_written(1, now)
         return [SendBytes(data, "UPDATE")]
+
+    def updates_written(self, count: int, now: float) -> None:
+        """``count`` encoded UPDATEs were written by the caller while Established (the bulk
+        form of :meth:`send_update`, without building actions): counted, and the
+        KeepaliveTimer restarted (RFC 4271 §8.2.2: an UPDATE sent restarts it)."""
+        self.fsm.message_sent(now)
+        self.messages_sent += count
+        self.updates_sent += count
 
     def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> list[Action]:
         """Ask the peer to re-send a family (RFC 2918), when route refresh was negotiated."""

@@ -75,14 +75,18 @@ def export_attributes(
     family: Family,
     path: Path,
     source_is_client: bool,
+    *,
+    split_horizon: bool = True,
 ) -> PathAttributes | None:
     """The attributes to send ``path`` with to ``target`` (None = not sent to that peer).
 
     ``source_is_client``: the path was learned from a route-reflector client of ours.
+    ``split_horizon=False``: the answer for any peer like ``target`` (an update group, see
+    ``pybgp.rib.groups``), whose caller withholds the path from its source itself.
     """
     info = target.info
-    if path.peer_id is not None and path.peer_id == info.peer_id:
-        return None  # never back to the peer it came from
+    if split_horizon and path.peer_id is not None and path.peer_id == info.peer_id:
+        return None  # never back to the peer it came from (RFC 4271 §9.2)
     originated = path.peer_id is None
     # Originated here: our own address as next hop, unless the origination gave one
     # (``pybgp announce --next-hop``, a third-party next hop).

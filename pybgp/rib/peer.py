@@ -6,13 +6,14 @@ differences go out) and the caches that keep the hot paths per attribute set rat
 prefix: interned Paths, normalised received attribute sets, and the exported attributes of each
 best Path (rules of the road run once per (peer, Path), see ``export``).
 
-The Adj-RIB-Out is per peer. Peers with the same export view could share one (update groups);
-the export cache already makes the per-peer cost one dictionary write per prefix.
+The Adj-RIB-Out is per peer; best-path changes reach it through the peer's update group
+(``pybgp.rib.groups``), which runs the export rules and encodes the UPDATEs once for all the
+peers that are sent the same thing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from ipaddress import IPv4Address
 from itertools import repeat
 from operator import is_
@@ -23,7 +24,7 @@ from pybgp.rib.export import ExportTarget, export_attributes, pack
 from pybgp.rib.paths import Path
 from pybgp.rib.policy import apply_route, make_route
 from pybgp.rib.table import AdjRibIn, Entry
-from pybgp.rib.types import ChangeGroup, PeerInfo, RibOptions
+from pybgp.rib.types import PeerInfo, RibOptions
 from pybgp.wire.attributes import PathAttributes
 from pybgp.wire.constants import Family, RouteRefreshSubcode
 from pybgp.wire.negotiated import Negotiated
@@ -75,6 +76,8 @@ class PeerState:
     path keys and ``pybgp.rib.addpath`` computes them; the others get the best path only."""
     out_ids: dict[Family, dict[bytes, tuple[int, ...]]] = attrs.field(factory=dict)
     """ADD-PATH families: prefix key -> the path ids sent for it."""
+    group_key: tuple[PeerInfo, Negotiated, Hashable] | None = None
+    """The update group's key (``pybgp.rib.groups``) and the settings it was made from."""
 
     def receive_families(self) -> frozenset[Family]:
         """Families accepted from the peer (negotiated, configured, not disabled)."""
@@ -174,52 +177,6 @@ class PeerState:
             groups.setdefault(result, []).append(key)
         yield from groups.items()
 
-    def export_changes(self, groups: Sequence[ChangeGroup], is_client: IsClient) -> list[bytes]:
-        """Apply best-path changes to the Adj-RIB-Out; the UPDATEs carrying the difference."""
-        families = self.send_families()
-        if self.add_path_send:
-            families -= self.add_path_send  # pybgp.rib.addpath sends those
-        announce: dict[Family, dict[PathAttributes, list[bytes]]] = {}
-        withdraw: dict[Family, list[bytes]] = {}
-        for family, keys, best in _final_states(groups, families):
-            out = self.adj_out.get(family)
-            if out is None:
-                out = self.adj_out[family] = {}
-            runs = (
-                self.export_keys(family, best, keys, is_client)
-                if best is not None
-                else iter(((None, keys),))
-            )
-            for attributes, run in runs:
-                if attributes is None:
-                    if not out or out.keys().isdisjoint(run):
-                        continue  # never sent: nothing to withdraw
-                    gone = withdraw.setdefault(family, [])
-                    pop = out.pop
-                    for key in run:
-                        if pop(key, None) is not None:
-                            gone.append(key)
-                    continue
-                per = announce.setdefault(family, {})
-                lst = per.get(attributes)
-                if lst is None:
-                    lst = per[attributes] = []
-                if not out or out.keys().isdisjoint(run):
-                    out.update(dict.fromkeys(run, attributes))
-                    lst.extend(run)
-                    continue
-                get = out.get
-                for key in run:
-                    if get(key) is not attributes:
-                        out[key] = attributes
-                        lst.append(key)
-        messages: list[bytes] = []
-        for family in sorted(set(announce) | set(withdraw)):
-            messages += pack(
-                family, announce.get(family, {}), withdraw.get(family, []), self.negotiated
-            )
-        return messages
-
     def resend_table(
         self, family: Family, loc: Mapping[bytes, Entry], is_client: IsClient, *, diff: bool
     ) -> list[bytes]:
@@ -299,33 +256,3 @@ def _by_best_path(loc: Mapping[bytes, Entry]) -> dict[Path, list[bytes]]:
             keys.append(key)
     return by_path
 
-
-def _final_states(
-    groups: Sequence[ChangeGroup], families: frozenset[Family]
-) -> list[tuple[Family, Sequence[bytes], Path | None]]:
-    """(family, prefixes, best path or None) runs, one state per prefix: its last one.
-
-    One group (the usual UPDATE) passes through as is; several are merged per best path, so
-    each export runs once per (family, path) and a prefix changed twice is sent once.
-    """
-    if len(groups) == 1:
-        family, keys, _old, new, _reason = groups[0]
-        return [(family, keys, new[0] if new else None)] if family in families else []
-    final: dict[Family, dict[bytes, Path | None]] = {}
-    for family, keys, _old, new, _reason in groups:
-        if family in families:
-            per = final.get(family)
-            if per is None:
-                per = final[family] = {}
-            per.update(dict.fromkeys(keys, new[0] if new else None))
-    runs: list[tuple[Family, Sequence[bytes], Path | None]] = []
-    for family, per in final.items():
-        buckets: dict[Path | None, list[bytes]] = {}
-        for key, best in per.items():
-            same = buckets.get(best)
-            if same is None:
-                buckets[best] = [key]
-            else:
-                same.append(key)
-        runs += [(family, keys, best) for best, keys in buckets.items()]
-    return runs

@@ -37,7 +37,14 @@ from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.stale import RibStale
 from pybgp.rib.state import merge_messages
-from pybgp.rib.table import AdjRibIn, Entry, entry_candidates, entry_reason, entry_selected
+from pybgp.rib.table import (
+    AcceptedRoutes,
+    AdjRibIn,
+    Entry,
+    entry_candidates,
+    entry_reason,
+    entry_selected,
+)
 from pybgp.rib.types import (
     BestPathChange,
     PeerCounters,
@@ -244,8 +251,8 @@ class Rib(RibStale):
             keys = prefixes if len(batch) == len(prefixes) else list(batch)
             self._sel.pending.append((family, keys, (), (path,), BestPathReason.ONLY_PATH))
             return self._flush()
-        table = AdjRibIn(routes=self._originated.setdefault(family, {}))
-        self._sel.install(family, table, prefixes, path)
+        self._originated.setdefault(family, {}).update(dict.fromkeys(prefixes, path))
+        self._sel.install(family, self._origin_view(family, 0), prefixes, path)
         return self._flush()
 
     def _origin_path(
@@ -284,9 +291,21 @@ class Rib(RibStale):
 
     def withdraw_originated_many(self, family: Family, prefixes: Iterable[bytes]) -> RibOutput:
         """Stop originating ``prefixes`` (those not originated are ignored), as one batch."""
-        table = AdjRibIn(routes=self._originated.setdefault(family, {}))
-        self._sel.withdraw(family, table, prefixes)
+        table = self._originated.get(family)
+        if table:
+            pop = table.pop
+            present = [key for key in prefixes if pop(key, None) is not None]
+            self._sel.withdraw(family, self._origin_view(family, len(present)), present)
         return self._flush()
+
+    def _origin_view(self, family: Family, count: int) -> AdjRibIn:
+        """The originated routes of ``family`` as the Loc-RIB holds them (paths without a
+        peer), for :class:`~pybgp.rib.selection.Selection`'s batch loops; ``count`` of them are
+        about to be withdrawn. ``_originated`` stays the record of what is originated."""
+        routes = AcceptedRoutes(self._loc.table(family), None)
+        routes.few = None
+        routes.count = count
+        return AdjRibIn(routes=routes)
 
     # ------------------------------------------------------------------ updates
 

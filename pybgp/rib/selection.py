@@ -115,7 +115,7 @@ class Selection:
                 else:
                     same.append(key)
                 continue
-            found = candidate_from(entry, peer_id, path_id)  # type: ignore[arg-type]
+            found = candidate_from(entry, peer_id, path_id)
             if found is None:
                 added.append(key)
                 continue

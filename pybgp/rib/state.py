@@ -4,8 +4,9 @@
 Adj-RIB-In, Adj-RIB-Out, caches), the Loc-RIB with its queue of best-path changes
 (``selection.Selection``), the originated routes, and the log lines of the current call.
 ``_flush`` ends every entry point: it exports the queued changes to every established peer
-(``PeerState.export_changes``, and ``addpath.export_paths`` for the families sent with
-ADD-PATH) and returns them as one :class:`RibOutput`.
+(through their update groups, ``groups.export_groups``: one export and one encoding per
+group of alike peers; and ``addpath.export_paths`` for the families sent with ADD-PATH) and
+returns them as one :class:`RibOutput`.
 
 The layers above add behaviour, not state: ``importing.RibImport`` (UPDATEs into the
 Adj-RIB-In), ``stale.RibStale`` (graceful restart and enhanced route refresh), ``rib.Rib`` (the
@@ -20,6 +21,7 @@ from ipaddress import IPv4Address
 import attrs
 
 from pybgp.rib import addpath
+from pybgp.rib.groups import export_groups
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.selection import Selection
@@ -88,15 +90,17 @@ class RibState:
         self._debug.clear()
         messages: dict[str, tuple[bytes, ...]] = {}
         if groups or touched:
-            for peer_id, peer in self._peers.items():
-                if peer.up:
-                    sent = peer.export_changes(groups, self._is_client) if groups else []
-                    for family in sorted(peer.add_path_send) if touched else ():
-                        keys = addpath.touched_for(touched, family, peer_id)
-                        if keys:
-                            sent += self._export_paths(peer, family, keys)
-                    if sent:
-                        messages[peer_id] = tuple(sent)
+            up = [peer for peer in self._peers.values() if peer.up]
+            if groups:  # one export and one encoding per update group (pybgp.rib.groups)
+                messages = export_groups(up, groups, self._is_client)
+            for peer in up if touched else ():
+                peer_id = peer.info.peer_id
+                for family in sorted(peer.add_path_send):
+                    keys = addpath.touched_for(touched, family, peer_id)
+                    if keys:
+                        sent = self._export_paths(peer, family, keys)
+                        if sent:
+                            messages[peer_id] = messages.get(peer_id, ()) + tuple(sent)
         return RibOutput(ChangeList(groups), messages, notes, debug_notes=debug)
 
 

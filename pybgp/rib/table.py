@@ -56,7 +56,7 @@ def entry_reason(entry: Entry) -> BestPathReason:
     return BestPathReason.ONLY_PATH
 
 
-def candidate_from(entry: Entry | None, peer_id: str, path_id: int) -> Path | None:
+def candidate_from(entry: Entry | None, peer_id: str | None, path_id: int) -> Path | None:
     """The candidate of a Loc-RIB entry learned from ``peer_id`` with ``path_id``, or None."""
     if entry is None:
         return None
@@ -94,10 +94,13 @@ class AcceptedRoutes(Mapping[bytes, Path]):
     million-prefix Loc-RIB takes ~80 ms, which a peer with a full table pays once when it goes
     down (beside ~1 s of withdrawals), but a small peer should not."""
 
-    def __init__(self, loc: dict[bytes, Entry], peer_id: str, add_path: bool = False) -> None:
+    def __init__(
+        self, loc: dict[bytes, Entry], peer_id: str | None, add_path: bool = False
+    ) -> None:
         self.loc = loc
         """The Loc-RIB table of the family (shared with ``LocRib.tables``)."""
         self.peer_id = peer_id
+        """The peer (None: the routes originated here, whose paths have no peer)."""
         self.add_path = add_path
         self.count = 0
         """How many of the Loc-RIB's candidates came from this peer (paths, with ADD-PATH)."""

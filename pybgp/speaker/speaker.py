@@ -136,6 +136,9 @@ __all__ = [
 
 log = logging.getLogger("pybgp.speaker")
 
+WRITE_BATCH: Final = 64 * 1024
+"""Consecutive UPDATEs to one peer are joined into writes of up to this many octets."""
+
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
 
@@ -764,29 +767,46 @@ class Speaker(ConnectionHandling):
                 and not self.graceful.deferring
             ):
                 self._kernel_queue.put_nowait(output.changes)
+        now = self._loop.time()
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
             if peer is not None and messages:
-                self._send_updates(peer.driver(peer.neighbor.main), messages)
+                self._send_updates(peer.driver(peer.neighbor.main), messages, now)
         for note in output.notes:
             log.info("%s", note)
         for note in output.debug_notes:
             log.debug("%s", note)
 
-    def _send_updates(self, driver: Driver, messages: Sequence[bytes]) -> None:
+    def _send_updates(self, driver: Driver, messages: Sequence[bytes], now: float) -> None:
+        """Write UPDATEs to one peer: on a route reflector this runs once per client per
+        change, so the usual case (one message, nothing held back) takes the shortest path."""
         conn = driver.conn
-        if conn is None or driver.session.state is not State.ESTABLISHED:
+        session = driver.session
+        if conn is None or session.state is not State.ESTABLISHED:
             return
         if conn.paused or conn.backlog:
             conn.backlog.extend(messages)
             return
-        now = self._loop.time()
-        for index, message in enumerate(messages):
-            driver.session.send_update(message, now)
-            conn.write(message)
+        count = len(messages)
+        if count == 1:
+            session.updates_written(1, now)
+            conn.write(messages[0])
+            return
+        # Consecutive messages go out in one write of up to WRITE_BATCH octets (one send()
+        # per peer for a typical change, not one per UPDATE); flow control is checked between
+        # writes, as before.
+        index = 0
+        while index < count:
             if conn.paused:
-                conn.backlog.extend(messages[index + 1 :])
+                conn.backlog.extend(messages[index:])
                 break
+            end, size = index + 1, len(messages[index])
+            while end < count and size + len(messages[end]) <= WRITE_BATCH:
+                size += len(messages[end])
+                end += 1
+            session.updates_written(end - index, now)
+            conn.write(messages[index] if end == index + 1 else b"".join(messages[index:end]))
+            index = end
 
     def _drain(self, driver: Driver) -> None:
         conn = driver.conn

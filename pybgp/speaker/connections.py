@@ -48,9 +48,6 @@ class ConnectionHandling:
     def _run(self, peer: Peer, steps: list[Step]) -> None:
         raise NotImplementedError
 
-    def _drain(self, driver: Driver) -> None:
-        raise NotImplementedError
-
     # ---------------------------------------------------------------- listening / accepting
 
     def _accepted(self, conn: Connection) -> None:
@@ -256,4 +253,4 @@ class ConnectionHandling:
         if driver is not None:
             peer = driver.peer
             self._run(peer, peer.neighbor.send_drained(driver.session, self._loop.time()))
-            self._drain(driver)
+            driver.drain(self._loop.time())

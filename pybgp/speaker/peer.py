@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Final
 
 import attrs
 
 from pybgp.config import PeerConfig
+from pybgp.fsm import State
 from pybgp.logs import PeerAdapter
 from pybgp.neighbor import Neighbor
 from pybgp.rib import PeerInfo
@@ -23,6 +26,9 @@ from pybgp.speaker import tcp
 
 Connection = tcp.BgpConnection["Driver"]
 """A BGP connection whose context is the session driver it feeds."""
+
+WRITE_BATCH: Final = 64 * 1024
+"""Consecutive UPDATEs to one peer are joined into writes of up to this many octets."""
 
 
 @attrs.define(eq=False)
@@ -40,6 +46,49 @@ class Driver:
         if self.connect_task is not None:
             self.connect_task.cancel()
             self.connect_task = None
+
+    def send_updates(self, messages: Sequence[bytes], now: float) -> None:
+        """Write UPDATEs of the RIB's output (held in the backlog while writing is paused).
+
+        On a route reflector this runs once per client per change, so the usual case (one
+        message, nothing held back) takes the shortest path."""
+        conn = self.conn
+        session = self.session
+        if conn is None or session.state is not State.ESTABLISHED:
+            return
+        if conn.paused or conn.backlog:
+            conn.backlog.extend(messages)
+            return
+        count = len(messages)
+        if count == 1:
+            session.updates_written(1, now)
+            conn.write(messages[0])
+            return
+        # Consecutive messages go out in one write of up to WRITE_BATCH octets (one send()
+        # per peer for a typical change, not one per UPDATE); flow control is checked between
+        # writes.
+        index = 0
+        while index < count:
+            if conn.paused:
+                conn.backlog.extend(messages[index:])
+                break
+            end, size = index + 1, len(messages[index])
+            while end < count and size + len(messages[end]) <= WRITE_BATCH:
+                size += len(messages[end])
+                end += 1
+            session.updates_written(end - index, now)
+            conn.write(messages[index] if end == index + 1 else b"".join(messages[index:end]))
+            index = end
+
+    def drain(self, now: float) -> None:
+        """Writing moves again: send what waited in the backlog, while it keeps moving."""
+        conn = self.conn
+        if conn is None:
+            return
+        while conn.backlog and not conn.paused and self.conn is conn:
+            message = conn.backlog.popleft()
+            self.session.send_update(message, now)
+            conn.write(message)
 
 
 @attrs.define(eq=False)

@@ -7,9 +7,9 @@ collisions, back-off, End-of-RIB, max-prefix; no I/O), :class:`~pybgp.session.Se
 codec, no I/O) and :class:`~pybgp.rib.Rib` (no I/O). This module only moves bytes and time
 between them:
 
-* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.Protocol``) per TCP connection
-  reports to the speaker (``connection_*`` callbacks), which feeds received bytes to the
-  connection's neighbour and carries out the returned steps in order (write, close, connect,
+* one :class:`~pybgp.speaker.tcp.BgpConnection` (an ``asyncio.BufferedProtocol``) per TCP
+  connection reports to the speaker (``connection_*`` callbacks), which feeds received bytes to
+  the connection's neighbour and carries out the returned steps in order (write, close, connect,
   hand UPDATEs to the RIB, publish a state change...);
 * one :class:`~pybgp.speaker.peer.Peer` per configured (or dynamic) neighbour holds its
   ``Neighbor``, a :class:`~pybgp.speaker.peer.Driver` per session (its connection and connect
@@ -37,6 +37,12 @@ so no event falls between the two.
 Outgoing connection attempts give up after 0.7 x ConnectRetryTime, so that a connect that hangs
 (SYNs dropped: a wrong TCP MD5 key, a filtered port) shows as Connect -> Active with the reason
 ("... timed out; TCP MD5 configured: check the password") instead of a silent retry.
+
+Size: this module is a little over 800 lines because it is the library's public object: its
+lifecycle, the peer, route and event API and the one place where a neighbour's steps are
+carried out. What has a concept of its own lives beside it: accepting and connecting
+(``connections``), writing (``peer.Driver``), the kernel feed, graceful restart, BFD,
+origination, policies and reload.
 """
 
 from __future__ import annotations
@@ -135,9 +141,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("pybgp.speaker")
-
-WRITE_BATCH: Final = 64 * 1024
-"""Consecutive UPDATEs to one peer are joined into writes of up to this many octets."""
 
 STOP_TIMEOUT: Final = 3.0
 """Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
@@ -771,52 +774,11 @@ class Speaker(ConnectionHandling):
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
             if peer is not None and messages:
-                self._send_updates(peer.driver(peer.neighbor.main), messages, now)
+                peer.driver(peer.neighbor.main).send_updates(messages, now)
         for note in output.notes:
             log.info("%s", note)
         for note in output.debug_notes:
             log.debug("%s", note)
-
-    def _send_updates(self, driver: Driver, messages: Sequence[bytes], now: float) -> None:
-        """Write UPDATEs to one peer: on a route reflector this runs once per client per
-        change, so the usual case (one message, nothing held back) takes the shortest path."""
-        conn = driver.conn
-        session = driver.session
-        if conn is None or session.state is not State.ESTABLISHED:
-            return
-        if conn.paused or conn.backlog:
-            conn.backlog.extend(messages)
-            return
-        count = len(messages)
-        if count == 1:
-            session.updates_written(1, now)
-            conn.write(messages[0])
-            return
-        # Consecutive messages go out in one write of up to WRITE_BATCH octets (one send()
-        # per peer for a typical change, not one per UPDATE); flow control is checked between
-        # writes, as before.
-        index = 0
-        while index < count:
-            if conn.paused:
-                conn.backlog.extend(messages[index:])
-                break
-            end, size = index + 1, len(messages[index])
-            while end < count and size + len(messages[end]) <= WRITE_BATCH:
-                size += len(messages[end])
-                end += 1
-            session.updates_written(end - index, now)
-            conn.write(messages[index] if end == index + 1 else b"".join(messages[index:end]))
-            index = end
-
-    def _drain(self, driver: Driver) -> None:
-        conn = driver.conn
-        if conn is None:
-            return
-        now = self._loop.time()
-        while conn.backlog and not conn.paused and driver.conn is conn:
-            message = conn.backlog.popleft()
-            driver.session.send_update(message, now)
-            conn.write(message)
 
     # ---------------------------------------------------------------- kernel
 

@@ -222,10 +222,10 @@ class Rib(RibStale):
         export, unless ``next_hop`` is given: then peers get that address (a third-party next
         hop, as ``pybgp announce --next-hop`` asks)."""
         path = self._origin_path(family, communities, large_communities, next_hop)
-        table = self._originated.setdefault(family, {})
-        old = table.get(prefix)
+        routes = self._origin_table(family).routes
+        old = routes.path(prefix)
         if old is not path:
-            table[prefix] = path
+            routes.count += old is None
             self._sel.change(family, prefix, old, path)
         return self._flush()
 
@@ -243,16 +243,14 @@ class Rib(RibStale):
         path = self._origin_path(family, communities, large_communities, next_hop)
         loc = self._loc.table(family)
         if not loc and self._sel.touched is None:
-            # An empty table (start-up): the batch dict becomes the originated table itself and
-            # the Loc-RIB is copied from it, presized (no third dict of a million entries).
-            batch = dict.fromkeys(prefixes, path)
-            self._originated[family] = batch
-            loc.update(batch)
-            keys = prefixes if len(batch) == len(prefixes) else list(batch)
+            # An empty table (start-up): every prefix is new and its only candidate is the
+            # originated path; the Loc-RIB is filled by one C-level update, no decision.
+            loc.update(dict.fromkeys(prefixes, path))
+            keys = prefixes if len(loc) == len(prefixes) else list(loc)
+            self._origin_table(family).routes.count = len(loc)
             self._sel.pending.append((family, keys, (), (path,), BestPathReason.ONLY_PATH))
             return self._flush()
-        self._originated.setdefault(family, {}).update(dict.fromkeys(prefixes, path))
-        self._sel.install(family, self._origin_view(family, 0), prefixes, path)
+        self._sel.install(family, self._origin_table(family), prefixes, path)
         return self._flush()
 
     def _origin_path(
@@ -284,28 +282,29 @@ class Rib(RibStale):
 
     def withdraw_originated(self, family: Family, prefix: bytes) -> RibOutput:
         """Stop originating ``prefix``."""
-        old = self._originated.get(family, {}).pop(prefix, None)
+        routes = self._origin_table(family).routes
+        old = routes.path(prefix)
         if old is not None:
+            routes.count -= 1
             self._sel.change(family, prefix, old, None)
         return self._flush()
 
     def withdraw_originated_many(self, family: Family, prefixes: Iterable[bytes]) -> RibOutput:
         """Stop originating ``prefixes`` (those not originated are ignored), as one batch."""
         table = self._originated.get(family)
-        if table:
-            pop = table.pop
-            present = [key for key in prefixes if pop(key, None) is not None]
-            self._sel.withdraw(family, self._origin_view(family, len(present)), present)
+        if table is not None:
+            self._sel.withdraw(family, table, prefixes)
         return self._flush()
 
-    def _origin_view(self, family: Family, count: int) -> AdjRibIn:
-        """The originated routes of ``family`` as the Loc-RIB holds them (paths without a
-        peer), for :class:`~pybgp.rib.selection.Selection`'s batch loops; ``count`` of them are
-        about to be withdrawn. ``_originated`` stays the record of what is originated."""
-        routes = AcceptedRoutes(self._loc.table(family), None)
-        routes.few = None
-        routes.count = count
-        return AdjRibIn(routes=routes)
+    def _origin_table(self, family: Family) -> AdjRibIn:
+        """The prefixes of ``family`` originated here, as the Loc-RIB holds them: candidates
+        with a peerless path, read through a view (the Selection's batch loops keep its count)."""
+        table = self._originated.get(family)
+        if table is None:
+            routes = AcceptedRoutes(self._loc.table(family), None)
+            routes.few = None  # a node's few blocks or a million: looked up, never listed
+            table = self._originated[family] = AdjRibIn(routes=routes)
+        return table
 
     # ------------------------------------------------------------------ updates
 
@@ -391,7 +390,7 @@ class Rib(RibStale):
 
     def originated_count(self) -> int:
         """Prefixes originated here, every family (O(families))."""
-        return sum(len(table) for table in self._originated.values())
+        return sum(table.routes.count for table in self._originated.values())
 
     def peer_ids(self) -> tuple[str, ...]:
         """The configured peers."""

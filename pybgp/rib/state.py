@@ -25,7 +25,7 @@ from pybgp.rib.groups import export_groups
 from pybgp.rib.paths import Path
 from pybgp.rib.peer import PeerState
 from pybgp.rib.selection import Selection
-from pybgp.rib.table import LocRib
+from pybgp.rib.table import AdjRibIn, LocRib
 from pybgp.rib.types import ChangeList, RibOptions, RibOutput
 from pybgp.wire.constants import Family
 
@@ -43,7 +43,9 @@ class RibState:
     _loc: LocRib = attrs.field(init=False)
     _sel: Selection = attrs.field(init=False)
     """The Loc-RIB (``_loc``) with the best-path changes queued since the last flush."""
-    _originated: dict[Family, dict[bytes, Path]] = attrs.field(init=False, factory=dict)
+    _originated: dict[Family, AdjRibIn] = attrs.field(init=False, factory=dict)
+    """The prefixes originated here, per family: read from the Loc-RIB (their paths are the
+    candidates without a peer), with their count; no table of their own."""
     _origin_paths: dict[tuple[object, ...], Path] = attrs.field(init=False, factory=dict)
     _notes: list[str] = attrs.field(init=False, factory=list)
     _path_ids: addpath.PathIds = attrs.field(init=False, factory=addpath.PathIds)

@@ -43,25 +43,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout
 
+from procstat import cpu_seconds, finish_lab, proc_bytes, ratio  # noqa: E402
+
 from pybgp.demo.lab import Lab, netns_unavailable  # noqa: E402
 
 SENDER_ADDRESS, SPEAKER_ADDRESS = "10.77.0.1", "10.77.0.2"
 POLL = 0.02
 TIMEOUT = float(os.environ.get('PYBGP_BENCH_TIMEOUT', 300))
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc(pid: int, field: str) -> int:
-    """A ``kB`` field of /proc/PID/status, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
 class Sender:
@@ -219,9 +211,9 @@ def one(kind: type[Pybgp] | type[Bird], lab_ns: tuple[str, str], prefixes: int,
     try:
         _wait(speaker.established, f"{kind.name} never reached Established", 60)
         pid = speaker.process.pid
-        before = _proc(pid, "VmRSS")
+        before = proc_bytes(pid, "VmRSS")
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-        cpu = _cpu(pid)
+        cpu = cpu_seconds(pid)
         if isinstance(speaker, Pybgp):
             speaker.latencies.clear()
         started = time.perf_counter()
@@ -234,8 +226,8 @@ def one(kind: type[Pybgp] | type[Bird], lab_ns: tuple[str, str], prefixes: int,
         elapsed = time.perf_counter() - started
         figures = {
             "seconds": elapsed,
-            "bytes_per_prefix": (_proc(pid, "VmHWM") - before) / prefixes,
-            "cpu": _cpu(pid) - cpu,
+            "bytes_per_prefix": (proc_bytes(pid, "VmHWM") - before) / prefixes,
+            "cpu": cpu_seconds(pid) - cpu,
         }
         if isinstance(speaker, Pybgp) and speaker.latencies:
             figures["status_median_ms"] = statistics.median(speaker.latencies) * 1000
@@ -244,11 +236,6 @@ def one(kind: type[Pybgp] | type[Bird], lab_ns: tuple[str, str], prefixes: int,
     finally:
         speaker.stop()
         sender.stop()
-
-
-def ratio(ours: float, reference: float) -> str:
-    """``ours / reference``; ``n/a`` when the reference measured zero."""
-    return f"{ours / reference:.2f}" if reference > 0 else "n/a"
 
 
 def main() -> int:
@@ -285,20 +272,14 @@ def main() -> int:
                       f"CPU {figures['cpu']:5.2f} s  {figures['bytes_per_prefix']:5.0f} B/prefix"
                       + extra, flush=True)
     finally:
-        problems = lab.cleanup()
-        if not problems and sys.exc_info()[0] is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"logs kept in {workdir}")
-        if problems:
-            print("cleanup problems:", *problems, sep="\n  ")
+        finish_lab(lab, workdir)
     print(f"medians of {args.runs}:")
     medians = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                for name, runs in results.items()}
     for key, label in (("seconds", "time"), ("cpu", "CPU"), ("bytes_per_prefix", "B/prefix")):
         ours, bird = medians["pybgp run"][key], medians["BIRD 2"][key]
         print(f"  {label:9} pybgp run {ours:8.2f}   BIRD 2 {bird:8.2f}   "
-              f"ratio {ratio(ours, bird):>6}")
+              f"ratio {ratio(ours, bird)}")
     print(f"  status round trip during pybgp's ingest: median "
           f"{medians['pybgp run']['status_median_ms']:.0f} ms, max "
           f"{medians['pybgp run']['status_max_ms']:.0f} ms")

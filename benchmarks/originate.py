@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from procstat import finish_lab, proc_bytes, ratio
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout
 
@@ -165,12 +167,6 @@ async def receiver_main(expected: int) -> None:
 # The harness
 
 
-def _proc(pid: int, field: str) -> int:
-    """A ``kB`` field of /proc/PID/status, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def write_configs(workdir: Path, prefixes: list[str]) -> None:
@@ -244,7 +240,7 @@ def one(kind: str, namespaces: tuple[str, str], prefixes: int, workdir: Path) ->
             "ready": moments["first_update"] - started,
             "all": moments["all"] - started,
             "sent": moments["all"] - moments["first_update"],
-            "peak_mib": _proc(speaker.pid, "VmHWM") / 2**20,
+            "peak_mib": proc_bytes(speaker.pid, "VmHWM") / 2**20,
         }
     finally:
         if speaker is not None:
@@ -264,7 +260,7 @@ async def library_main(count: int) -> None:
     from pybgp.speaker import Speaker
 
     texts = prefix_texts(count)
-    base = _proc(os.getpid(), "VmRSS")
+    base = proc_bytes(os.getpid(), "VmRSS")
     section = SpeakerSection(asn=SPEAKER_AS, router_id=SPEAKER_ADDRESS, listen_address="",
                              control_socket="")
     results: dict[str, float] = {}
@@ -274,7 +270,7 @@ async def library_main(count: int) -> None:
         started = time.perf_counter()
         speaker.originate_many(texts)
         results["originate_many_s"] = time.perf_counter() - started
-        results["originate_many_peak_mib"] = _proc(os.getpid(), "VmHWM") / 2**20
+        results["originate_many_peak_mib"] = proc_bytes(os.getpid(), "VmHWM") / 2**20
         results["texts_mib"] = base / 2**20
         assert speaker.rib.originated_count() == count
     finally:
@@ -344,20 +340,15 @@ def main() -> int:
                       f"all {figures['all']:6.2f} s  (sent in {figures['sent']:5.2f} s)  "
                       f"peak RSS {figures['peak_mib']:6.1f} MiB", flush=True)
     finally:
-        problems = lab.cleanup()
-        if not problems and sys.exc_info()[0] is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"logs kept in {workdir}")
-        if problems:
-            print("cleanup problems:", *problems, sep="\n  ")
+        finish_lab(lab, workdir)
     print(f"medians of {args.runs}:")
     medians = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                for name, runs in results.items()}
     for key, label in (("ready", "ready (s)"), ("all", "all (s)"), ("sent", "sent (s)"),
                        ("peak_mib", "peak MiB")):
         ours, bird = medians["pybgp run"][key], medians["BIRD 2"][key]
-        print(f"  {label:10} pybgp run {ours:8.2f}   BIRD 2 {bird:8.2f}   ratio {ours / bird:5.2f}")
+        print(f"  {label:10} pybgp run {ours:8.2f}   BIRD 2 {bird:8.2f}   "
+              f"ratio {ratio(ours, bird)}")
     lib = library(args.prefixes)
     print(f"library, {args.prefixes:,} prefixes as text: Speaker.originate_many "
           f"{lib['originate_many_s']:.2f} s, peak RSS {lib['originate_many_peak_mib']:.0f} MiB "

@@ -53,6 +53,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from procstat import cpu_seconds, finish_lab, proc_bytes, ratio
+
 HERE = Path(__file__).resolve().parent
 REFLECTOR, CLIENT_SIDE = "10.78.0.1", "10.78.0.2"
 CLIENT_RANGE = "10.79.0.0/21"
@@ -268,18 +270,8 @@ async def clients_main(reflector: str, count: int, prefixes: int) -> None:
 # The benchmark (root namespace): the namespaces, the reflectors, the measurements.
 
 
-def _proc(pid: int, field: str) -> int:
-    """A ``kB`` field of /proc/PID/status, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Clients:
@@ -437,12 +429,12 @@ def one(
             120,
         )
         pid = reflector.process.pid
-        cpu = _cpu(pid)
+        cpu = cpu_seconds(pid)
         fan_out, client_cpu = clients.ask("table")
-        cpu = _cpu(pid) - cpu
-        single_cpu = _cpu(pid)
+        cpu = cpu_seconds(pid) - cpu
+        single_cpu = cpu_seconds(pid)
         rounds = [clients.ask(f"one {i}") for i in range(args.singles)]
-        single_cpu = (_cpu(pid) - single_cpu) / max(args.singles, 1)
+        single_cpu = (cpu_seconds(pid) - single_cpu) / max(args.singles, 1)
         singles = [elapsed for elapsed, _ in rounds]
         return {
             "fan_out": fan_out,
@@ -451,8 +443,8 @@ def one(
             "single": statistics.median(singles),
             "single_cpu": single_cpu,
             "single_client_cpu": statistics.median(cpu for _, cpu in rounds),
-            "rss": _proc(pid, "VmRSS") / 2**20,
-            "hwm": _proc(pid, "VmHWM") / 2**20,
+            "rss": proc_bytes(pid, "VmRSS") / 2**20,
+            "hwm": proc_bytes(pid, "VmHWM") / 2**20,
         }
     finally:
         clients.stop()
@@ -523,13 +515,7 @@ def main() -> int:
                     flush=True,
                 )
     finally:
-        problems = lab.cleanup()
-        if not problems and sys.exc_info()[0] is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"logs kept in {workdir}")
-        if problems:
-            print("cleanup problems:", *problems, sep="\n  ")
+        finish_lab(lab, workdir)
     print(f"medians of {args.runs}, {args.clients} clients:")
     medians = {
         name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -544,10 +530,9 @@ def main() -> int:
         ("hwm", "peak RSS", "MiB", 1),
     ):
         ours, bird = medians[Pybgp.name][key], medians[Bird.name][key]
-        ratio = f"{ours / bird:5.2f}" if bird else "  n/a"  # CPU under one clock tick
         print(
             f"  {label:11} pybgp run {ours * scale:8.2f} {unit:3}  BIRD 2 {bird * scale:8.2f} "
-            f"{unit:3}  ratio {ratio}"
+            f"{unit:3}  ratio {ratio(ours, bird)}"
         )
     return 0
 

@@ -76,3 +76,29 @@ def test_the_initial_table_of_a_new_peer_with_one_shared_path_or_several() -> No
     # a withdrawal after the shortcut reaches the peer
     gone = one.withdraw_originated_many(IPV4_UNICAST, KEYS[:5])
     assert sorted(withdrawn(gone, "10.0.0.2")) == sorted(TEXTS[:5])
+
+
+def test_originated_prefixes_live_in_the_loc_rib_only() -> None:
+    """The originated routes are the Loc-RIB's peerless candidates: their count follows every
+    way in and out, and a peer that leaves takes only its own candidates with it."""
+    rib = make_rib()
+    add_peer(rib, "10.0.0.2", local_address="10.0.0.1")
+    add_peer(rib, "172.16.0.2", asn=65010)
+    rib.apply_update("172.16.0.2", announce(attributes(as_path=(65010,)), *TEXTS[:20]))
+    rib.originate_many(IPV4_UNICAST, KEYS[:10])
+    assert rib.originated_count() == 10
+    # new communities for an originated prefix replace its path: still one route
+    out = rib.originate(IPV4_UNICAST, KEYS[0], COMMUNITY)
+    assert list(announced(out, "10.0.0.2")) == [TEXTS[0]]
+    assert rib.originated_count() == 10
+    # withdrawing what is not originated (a learned prefix, an unknown one) changes nothing
+    assert not rib.withdraw_originated(IPV4_UNICAST, KEYS[15]).changes
+    assert not rib.withdraw_originated_many(IPV4_UNICAST, [KEYS[16], pfx("192.0.2.0/24")]).changes
+    assert rib.originated_count() == 10
+    # the learned peer leaves: its candidates go, ours stay best
+    out = rib.remove_peer("172.16.0.2")
+    assert sorted(withdrawn(out, "10.0.0.2")) == sorted(TEXTS[10:20])
+    assert rib.originated_count() == 10
+    rib.withdraw_originated(IPV4_UNICAST, KEYS[9])
+    rib.withdraw_originated_many(IPV4_UNICAST, KEYS[:5])
+    assert rib.originated_count() == 4

@@ -28,6 +28,9 @@ log = logging.getLogger("pybgp.speaker")
 WRITE_HIGH_WATER: Final = 256 * 1024
 """Per-connection transport buffer above which UPDATE production for the peer pauses."""
 
+STOP_TIMEOUT: Final = 3.0
+"""Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
+
 
 class ConnectionHandling:
     """The connection side of the speaker (see the module docstring)."""
@@ -254,3 +257,15 @@ class ConnectionHandling:
             peer = driver.peer
             self._run(peer, peer.neighbor.send_drained(driver.session, self._loop.time()))
             driver.drain(self._loop.time())
+
+    async def _wait_connections(self) -> None:
+        """Wait for every connection to close (NOTIFICATIONs drained); abort the laggards."""
+        pending = [conn.closed for conn in self._connections if not conn.closed.done()]
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=STOP_TIMEOUT)
+            if still:
+                for conn in list(self._connections):
+                    conn.close(abort=True)
+                await asyncio.wait(
+                    [conn.closed for conn in self._connections], timeout=STOP_TIMEOUT
+                )

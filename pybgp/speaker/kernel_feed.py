@@ -1,10 +1,11 @@
 """The speaker's kernel seam: building the :class:`~pybgp.kernel.KernelSync` from the config and
-feeding it best-path changes in order (the speaker owns the queue and the task that runs
-:func:`feed_kernel`). Kept apart from the shell to keep each file short; no asyncio import.
+feeding it best-path changes in order (:class:`KernelFeed`: one queue, one task running
+:func:`feed_kernel`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -16,6 +17,7 @@ from pybgp.speaker.events import EventQueue, KernelChanged
 
 __all__ = [
     "INITIAL_SYNC",
+    "KernelFeed",
     "current_best_paths",
     "feed_kernel",
     "kernel_changed",
@@ -74,3 +76,35 @@ async def feed_kernel(
                     applied(item)  # type: ignore[arg-type]
         except Exception:
             log.exception("kernel sync failed")
+
+
+class KernelFeed:
+    """The kernel sync as a best-path subscriber: the RIB's change lists reach it in order
+    through one queue, carried out by one task."""
+
+    def __init__(
+        self,
+        kernel: KernelSync,
+        loop: asyncio.AbstractEventLoop,
+        applied: Callable[[Sequence[BestPathChange]], None],
+    ) -> None:
+        self.kernel = kernel
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._task = loop.create_task(feed_kernel(kernel, self._queue, applied))
+
+    def put(self, changes: Sequence[BestPathChange]) -> None:
+        """Queue a change list for the kernel."""
+        self._queue.put_nowait(changes)
+
+    def startup_done(self, rib: Rib, *, deferred: bool) -> None:
+        """The start-up wait ended: after a deferral the kernel gets the whole Loc-RIB at once
+        (unchanged routes are adopted without a kernel operation); then the sweep."""
+        if deferred:
+            self._queue.put_nowait(current_best_paths(rib))
+        self._queue.put_nowait(INITIAL_SYNC)
+
+    async def stop(self, *, keep: bool) -> None:
+        """Apply what is queued, then stop the kernel sync (``keep``: leave every route)."""
+        self._queue.put_nowait(None)
+        await self._task
+        await self.kernel.stop(keep=keep)

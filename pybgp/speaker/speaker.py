@@ -37,12 +37,6 @@ so no event falls between the two.
 Outgoing connection attempts give up after 0.7 x ConnectRetryTime, so that a connect that hangs
 (SYNs dropped: a wrong TCP MD5 key, a filtered port) shows as Connect -> Active with the reason
 ("... timed out; TCP MD5 configured: check the password") instead of a silent retry.
-
-Size: this module is a little over 800 lines because it is the library's public object: its
-lifecycle, the peer, route and event API and the one place where a neighbour's steps are
-carried out. What has a concept of its own lives beside it: accepting and connecting
-(``connections``), writing (``peer.Driver``), the kernel feed, graceful restart, BFD,
-origination, policies and reload.
 """
 
 from __future__ import annotations
@@ -53,7 +47,7 @@ import time
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -91,7 +85,7 @@ from pybgp.rib import BestPathChange, PeerInfo, Policy, Rib, RibOptions, RibOutp
 from pybgp.session import Session
 from pybgp.speaker import tcp
 from pybgp.speaker.bfd_feed import BfdFeed
-from pybgp.speaker.connections import WRITE_HIGH_WATER, ConnectionHandling
+from pybgp.speaker.connections import STOP_TIMEOUT, WRITE_HIGH_WATER, ConnectionHandling
 from pybgp.speaker.events import (
     BestPathChanged,
     EventStream,
@@ -108,9 +102,8 @@ from pybgp.speaker.events import (
 )
 from pybgp.speaker.graceful import GracefulRestartShell
 from pybgp.speaker.kernel_feed import (
-    INITIAL_SYNC,
+    KernelFeed,
     current_best_paths,
-    feed_kernel,
     kernel_changed,
     make_kernel_sync,
 )
@@ -141,9 +134,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("pybgp.speaker")
-
-STOP_TIMEOUT: Final = 3.0
-"""Seconds :meth:`Speaker.stop` waits for NOTIFICATIONs to drain before aborting transports."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,8 +186,7 @@ class Speaker(ConnectionHandling):
         self.kernel: KernelSync | None = None
         """The kernel route sync (a best-path subscriber), None with ``adapter = "none"`` and
         no ``installer``."""
-        self._kernel_queue: asyncio.Queue[object] | None = None
-        self._kernel_task: asyncio.Task[None] | None = None
+        self._kernel_feed: KernelFeed | None = None
         self._refusals = RefusalLog()
         self.graceful: GracefulRestartShell = None  # type: ignore[assignment]
         """Graceful restart (RFC 4724): our own restart and the status; made at start."""
@@ -764,12 +753,9 @@ class Speaker(ConnectionHandling):
     def _rib_output(self, output: RibOutput) -> None:
         if output.changes:
             self._publish(BestPathChanged(output.changes))
-            if (
-                self._kernel_queue is not None
-                and not self._stopping
-                and not self.graceful.deferring
-            ):
-                self._kernel_queue.put_nowait(output.changes)
+            feed = self._kernel_feed
+            if feed is not None and not self._stopping and not self.graceful.deferring:
+                feed.put(output.changes)
         now = self._loop.time()
         for peer_id, messages in output.messages.items():
             peer = self._peers.get(peer_id)
@@ -784,51 +770,28 @@ class Speaker(ConnectionHandling):
 
     async def _start_kernel(self) -> None:
         """Start the kernel sync and feed it the Loc-RIB as it is now, then every change."""
-        self.kernel = make_kernel_sync(self.config, self._installer)
-        if self.kernel is None:
+        kernel = self.kernel = make_kernel_sync(self.config, self._installer)
+        if kernel is None:
             return
-        await self.kernel.start()
+        await kernel.start()
         # Routes found in the kernel from a previous run (adopted as stale) are swept once
         # every configured peer sent End-of-RIB, or after sweep_timeout; after a graceful
         # restart they are our preserved forwarding state (RFC 4724 §4.1): selection towards
         # the kernel is deferred until then (see pybgp.graceful_restart.StartupSync).
-        self.graceful.begin(self.kernel.adopted_afis(), self.config.kernel.sweep_timeout)
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        self.graceful.begin(kernel.adopted_afis(), self.config.kernel.sweep_timeout)
+        feed = self._kernel_feed = KernelFeed(kernel, self._loop, self._kernel_applied)
         initial = current_best_paths(self.rib)
         if initial and not self.graceful.deferring:
-            queue.put_nowait(initial)
-        self._kernel_queue = queue
-        self._kernel_task = self._loop.create_task(
-            feed_kernel(self.kernel, queue, self._kernel_applied)
-        )
+            feed.put(initial)
 
     def _startup_done(self, startup: StartupSync) -> None:
-        """The start-up wait ended: after a deferral, the kernel gets the whole Loc-RIB at
-        once (unchanged routes are adopted without a kernel operation); then the sweep."""
-        if self._kernel_queue is None or self._stopping:
-            return
-        if startup.defer:
-            self._kernel_queue.put_nowait(current_best_paths(self.rib))
-        self._kernel_queue.put_nowait(INITIAL_SYNC)
+        if self._kernel_feed is not None and not self._stopping:
+            self._kernel_feed.startup_done(self.rib, deferred=startup.defer)
 
     async def _stop_kernel(self) -> None:
         self.graceful.close()
-        if self._kernel_queue is not None and self._kernel_task is not None:
-            self._kernel_queue.put_nowait(None)
-            await self._kernel_task
-        self._kernel_queue = self._kernel_task = None
-        if self.kernel is not None:
+        if self._kernel_feed is not None:
             # A planned graceful restart keeps every kernel route, own blackholes included:
             # the forwarding state survives (RFC 4724 §4.1).
-            await self.kernel.stop(keep=self._restart_stop)
-
-    async def _wait_connections(self) -> None:
-        pending = [conn.closed for conn in self._connections if not conn.closed.done()]
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=STOP_TIMEOUT)
-            if still:
-                for conn in list(self._connections):
-                    conn.close(abort=True)
-                await asyncio.wait(
-                    [conn.closed for conn in self._connections], timeout=STOP_TIMEOUT
-                )
+            await self._kernel_feed.stop(keep=self._restart_stop)
+            self._kernel_feed = None

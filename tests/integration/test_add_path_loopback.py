@@ -11,6 +11,7 @@ from pybgp.fsm import State
 from pybgp.speaker import EventStream, Speaker
 from pybgp.wire.constants import IPV4_UNICAST
 from pybgp.wire.nlri import prefix_from_network
+from tests.harness.loopback import loopback_section
 
 TIMEOUT = 10.0
 ASN = 64512
@@ -18,18 +19,7 @@ BLOCK = "10.244.9.0/26"
 
 
 def section(router_id: str, listen: str, **kw: object) -> SpeakerSection:
-    return SpeakerSection(
-        asn=ASN,
-        router_id=IPv4Address(router_id),
-        listen_address=listen,
-        listen_port=0,
-        control_socket="",
-        connect_delay=0.0,
-        connect_retry_time=0.5,
-        error_wait_min=0.5,
-        error_wait_max=2.0,
-        **kw,  # type: ignore[arg-type]
-    )
+    return loopback_section(ASN, router_id, listen, **kw)
 
 
 def peer(address: str, port: int = 179, **kw: object) -> PeerConfig:

@@ -26,6 +26,7 @@ from pybgp.fsm import State
 from pybgp.kernel import MemoryInstaller, prefix_key
 from pybgp.speaker import Speaker
 from pybgp.wire.capabilities import GracefulRestartCapability
+from tests.harness.loopback import loopback_section
 
 TIMEOUT = 10.0
 CONNECTED = [ip_interface("127.0.0.1/8")]
@@ -34,16 +35,8 @@ B_BLOCK = "10.244.2.0/26"
 
 
 def section(router_id: str, listen: str) -> SpeakerSection:
-    return SpeakerSection(
-        asn=64512,
-        router_id=IPv4Address(router_id),
-        listen_address=listen,
-        listen_port=0,
-        control_socket="",
-        connect_delay=0.0,
-        connect_retry_time=0.3,
-        error_wait_min=0.3,
-        error_wait_max=1.0,
+    return loopback_section(
+        64512, router_id, listen, connect_retry_time=0.3, error_wait_min=0.3, error_wait_max=1.0
     )
 
 

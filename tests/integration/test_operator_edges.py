@@ -25,32 +25,21 @@ from typing import Any
 import pytest
 
 from pybgp.cli import main
-from pybgp.config import PeerConfig, SpeakerConfig, SpeakerSection, load_config
+from pybgp.config import PeerConfig, SpeakerConfig, load_config
 from pybgp.fsm import State
 from pybgp.metrics import PeerMemory, render_metrics
 from pybgp.rib import Route
 from pybgp.speaker import BestPathChanged, PeerStateChanged, Speaker
 from pybgp.wire.framing import MessageReader
 from pybgp.wire.nlri import prefix_from_network
+from tests.harness.loopback import loopback_section
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TIMEOUT = 10.0
 
 
-def section(asn: int, router_id: str, listen: str, **kw: object) -> SpeakerSection:
-    return SpeakerSection(
-        asn=asn,
-        router_id=IPv4Address(router_id),
-        listen_address=listen,
-        listen_port=0,
-        control_socket="",
-        connect_delay=0.0,
-        connect_retry_time=0.5,
-        error_wait_min=0.5,
-        error_wait_max=2.0,
-        **kw,  # type: ignore[arg-type]
-    )
+section = loopback_section
 
 
 def peer(address: str, asn: int, port: int = 179, **kw: object) -> PeerConfig:

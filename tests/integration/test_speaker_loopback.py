@@ -20,7 +20,6 @@ from pybgp.config import (
     KernelConfig,
     PeerConfig,
     SpeakerConfig,
-    SpeakerSection,
 )
 from pybgp.fsm import State
 from pybgp.speaker import (
@@ -33,23 +32,12 @@ from pybgp.speaker import (
 )
 from pybgp.wire.constants import CeaseSubcode, ErrorCode
 from pybgp.wire.nlri import prefix_from_network
+from tests.harness.loopback import loopback_section
 
 TIMEOUT = 10.0
 
 
-def section(asn: int, router_id: str, listen: str, **kw: object) -> SpeakerSection:
-    return SpeakerSection(
-        asn=asn,
-        router_id=IPv4Address(router_id),
-        listen_address=listen,
-        listen_port=0,
-        control_socket="",
-        connect_delay=0.0,
-        connect_retry_time=0.5,
-        error_wait_min=0.5,
-        error_wait_max=2.0,
-        **kw,  # type: ignore[arg-type]
-    )
+section = loopback_section
 
 
 def peer(address: str, asn: int, port: int = 179, **kw: object) -> PeerConfig:

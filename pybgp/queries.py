@@ -24,7 +24,7 @@ from pybgp.client import ControlError
 from pybgp.config.filters import evaluate_filters, parse_community
 from pybgp.fsm import State
 from pybgp.policy import describe_verdict
-from pybgp.status import FAMILIES, route_document
+from pybgp.status import FAMILIES, community_texts, origin_name, route_document
 from pybgp.wire.attributes import MpReachNlri, NextHop, PathAttributes
 from pybgp.wire.constants import Family, family_name
 from pybgp.wire.nlri import network_from_prefix, prefix_from_network, prefix_to_str
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from pybgp.rib import Path
     from pybgp.speaker import Speaker
 
-_ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
 _FAMILY_BY_VERSION: dict[int, Family] = {4: FAMILIES["ipv4"], 6: FAMILIES["ipv6"]}
 
 
@@ -302,8 +301,6 @@ def path_fields(
     family: Family, prefix: bytes, attributes: PathAttributes, next_hop: object
 ) -> dict[str, Any]:
     """The attribute part of a route document (shared by every view)."""
-    communities = attributes.communities
-    large = attributes.large_communities
     med = attributes.med
     local_pref = attributes.local_pref
     as_path = attributes.as_path
@@ -312,15 +309,10 @@ def path_fields(
         "family": family_name(family),
         "next_hop": None if next_hop is None else str(next_hop),
         "as_path": [] if as_path is None else list(_asns(as_path)),
-        "origin": _ORIGIN_NAMES.get(attributes.origin.value if attributes.origin else 0, "?"),
+        "origin": origin_name(attributes),
         "local_pref": None if local_pref is None else local_pref.value,
         "med": None if med is None else med.value,
-        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in communities.values]
-        if communities is not None
-        else [],
-        "large_communities": [f"{a}:{b}:{c}" for a, b, c in large.values]
-        if large is not None
-        else [],
+        **community_texts(attributes),
     }
 
 

@@ -14,6 +14,7 @@ from pybgp.config import SpeakerConfig
 from pybgp.kernel import KernelSync
 from pybgp.rib import Path, Rib, RouteEntry
 from pybgp.speaker.events import peer_document, status_document
+from pybgp.wire.attributes import PathAttributes
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family, family_name
 from pybgp.wire.nlri import prefix_to_str
 
@@ -83,13 +84,29 @@ def iter_route_documents(speaker: StatusSource, families: list[Family]) -> Itera
                 yield route_document(entry, path, index, prefix, kernel_state)
 
 
+def origin_name(attributes: PathAttributes) -> str:
+    """ORIGIN as a route document writes it."""
+    origin = attributes.origin
+    return _ORIGIN_NAMES.get(origin.value if origin else 0, "?")
+
+
+def community_texts(attributes: PathAttributes) -> dict[str, list[str]]:
+    """The ``communities`` and ``large_communities`` of a route document."""
+    communities = attributes.communities
+    large = attributes.large_communities
+    return {
+        "communities": [] if communities is None
+        else [f"{c >> 16}:{c & 0xFFFF}" for c in communities.values],
+        "large_communities": [] if large is None
+        else [f"{a}:{b}:{c}" for a, b, c in large.values],
+    }  # fmt: skip
+
+
 def route_document(
     entry: RouteEntry, path: Path, index: int, prefix: str, kernel_state: str
 ) -> dict[str, Any]:
     """The contract's route object for one path of ``entry``."""
     attributes = path.attributes
-    communities = attributes.communities
-    large = attributes.large_communities
     med = attributes.med
     selected = index < entry.selected
     installed = selected and kernel_state == "installed"
@@ -99,15 +116,10 @@ def route_document(
         "next_hop": str(path.next_hop),
         "peer": path.peer_id,
         "as_path": list(path.as_path_asns()),
-        "origin": _ORIGIN_NAMES.get(attributes.origin.value if attributes.origin else 0, "?"),
+        "origin": origin_name(attributes),
         "local_pref": path.local_pref,
         "med": med.value if med is not None else None,
-        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in communities.values]
-        if communities is not None
-        else [],
-        "large_communities": [f"{a}:{b}:{c}" for a, b, c in large.values]
-        if large is not None
-        else [],
+        **community_texts(attributes),
         "best": selected,
         "reason": entry.reason.describe() if index == 0 else ("multipath" if selected else ""),
         "installed": installed,

@@ -43,7 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout
 
-from procstat import cpu_seconds, finish_lab, proc_bytes, ratio  # noqa: E402
+from procstat import cpu_seconds, finish_lab, proc_bytes, ratio, reap  # noqa: E402
 
 from pybgp.demo.lab import Lab, netns_unavailable  # noqa: E402
 
@@ -79,12 +79,8 @@ class Sender:
 
     def stop(self) -> None:
         if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.stdin.close()  # the sender's signal to finish
+        reap(self.process, 10, terminate=False)
 
 
 class Pybgp:
@@ -134,12 +130,7 @@ class Pybgp:
         return int(self._status()["rib"]["ipv4"])
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        reap(self.process)
         self.log.close()
 
 
@@ -186,12 +177,7 @@ class Bird:
         return 0
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        reap(self.process)
         self.log.close()
 
 

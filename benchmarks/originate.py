@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from procstat import finish_lab, proc_bytes, ratio
+from procstat import finish_lab, proc_bytes, ratio, reap
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout
@@ -203,17 +203,6 @@ def speaker_argv(kind: str, namespace: str, workdir: Path) -> list[str]:
             "-s", str(workdir / "bird.ctl")]
 
 
-def stop(process: subprocess.Popen[Any]) -> None:
-    """Terminate ``process`` (by its pid) and reap it; kill it if it does not go."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def one(kind: str, namespaces: tuple[str, str], prefixes: int, workdir: Path) -> dict[str, float]:
     receiver_ns, speaker_ns = namespaces
     receiver = subprocess.Popen(
@@ -244,10 +233,10 @@ def one(kind: str, namespaces: tuple[str, str], prefixes: int, workdir: Path) ->
         }
     finally:
         if speaker is not None:
-            stop(speaker)
+            reap(speaker)
         if receiver.stdin is not None:
             receiver.stdin.close()
-        stop(receiver)
+        reap(receiver)
         log.close()
 
 

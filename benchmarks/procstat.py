@@ -1,14 +1,15 @@
-"""What the side-by-side benchmarks share: a process's memory and CPU from /proc, the ratio
-of a figure to the reference's, and the end of a namespace lab (its cleanup, the logs kept
-when anything went wrong)."""
+"""What the side-by-side benchmarks share: a process's memory and CPU from /proc, stopping a
+process, the ratio of a figure to the reference's, and the end of a namespace lab (its
+cleanup, the logs kept when anything went wrong)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
@@ -46,3 +47,15 @@ def finish_lab(lab: Cleanable, workdir: str | Path) -> None:
         print(f"logs kept in {workdir}")
     if problems:
         print("cleanup problems:", *problems, sep="\n  ")
+
+
+def reap(process: subprocess.Popen[Any], timeout: float = 20.0, *, terminate: bool = True) -> None:
+    """Stop one of our processes (by its pid): SIGTERM (unless ``terminate`` is false: it was
+    told to go another way), wait up to ``timeout``, then SIGKILL; always reaped."""
+    if terminate and process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -53,7 +53,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from procstat import cpu_seconds, finish_lab, proc_bytes, ratio
+from procstat import cpu_seconds, finish_lab, proc_bytes, ratio, reap
 
 HERE = Path(__file__).resolve().parent
 REFLECTOR, CLIENT_SIDE = "10.78.0.1", "10.78.0.2"
@@ -314,12 +314,8 @@ class Clients:
     def stop(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
-                self.process.stdin.close()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+                self.process.stdin.close()  # the clients' signal to finish
+        reap(self.process, terminate=False)
 
 
 class Pybgp:
